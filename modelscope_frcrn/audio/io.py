@@ -1,0 +1,143 @@
+"""Reading audio from files, URLs, bytes and arrays; writing WAV files atomically.
+
+Everything that touches the outside world for audio lives here, so every
+input kind gets the same checks and the same error messages.
+"""
+import io
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from typing import Tuple, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from ..errors import (AudioDecodeError, AudioFileNotFoundError, AudioInputError,
+                      AudioTypeError, EmptyAudioError)
+
+MODEL_SAMPLE_RATE = 16000
+URL_TIMEOUT_S = 30
+
+AudioSource = Union[str, os.PathLike, bytes, np.ndarray]
+
+
+def read_audio(source: AudioSource, array_sample_rate: int = MODEL_SAMPLE_RATE
+               ) -> Tuple[np.ndarray, int]:
+    """Decode ``source`` into float32 samples.
+
+    Args:
+        source: a file path, an ``http(s)://`` URL, the bytes of an audio file,
+            or an array of samples (``[T]`` mono or ``[T, C]`` as soundfile
+            returns; integer arrays are scaled from their full range).
+        array_sample_rate: the sample rate of an array ``source``.
+
+    Returns:
+        samples ``[C, T]`` float32 in [-1, 1] and the sample rate.
+
+    Raises:
+        AudioInputError (or a subclass naming the problem): missing file,
+        directory, empty or undecodable data, no samples, NaN/inf samples,
+        unsupported type.
+    """
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if isinstance(source, str):
+        data = _fetch_url(source) if _is_url(source) else _read_file(source)
+        samples, sample_rate = _decode(data, source)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        samples, sample_rate = _decode(bytes(source), 'audio bytes')
+    elif isinstance(source, np.ndarray):
+        samples, sample_rate = _from_array(source), array_sample_rate
+    else:
+        raise AudioTypeError(f'unsupported audio input type {type(source).__name__}: '
+                             f'pass a file path, URL, bytes or numpy array')
+    return _checked(samples, _describe(source)), sample_rate
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """High-quality resampling (soxr). Shape: ``[C, T]`` -> ``[C, T * to_rate / from_rate]``."""
+    if from_rate == to_rate:
+        return samples
+    return np.ascontiguousarray(soxr.resample(samples.T, from_rate, to_rate, quality='HQ').T,
+                                dtype=np.float32)
+
+
+def write_wav(path: Union[str, os.PathLike], samples: np.ndarray, sample_rate: int,
+              subtype: str = 'PCM_16') -> None:
+    """Write ``[C, T]`` or ``[T]`` samples to ``path`` atomically (temp file + rename).
+
+    A reader never sees a partial file, and an interrupted write leaves
+    nothing behind under ``path``.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temp_path = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
+                                         suffix='.part', dir=directory)
+    try:
+        with os.fdopen(handle, 'wb') as stream:
+            sf.write(stream, np.asarray(samples).T, sample_rate, subtype=subtype, format='WAV')
+        os.replace(temp_path, path)
+    except BaseException:
+        os.unlink(temp_path)
+        raise
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(('http://', 'https://'))
+
+
+def _fetch_url(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
+            return response.read()
+    except (urllib.error.URLError, OSError) as error:
+        raise AudioInputError(f'cannot download audio from {url}: {error}') from error
+
+
+def _read_file(path: str) -> bytes:
+    if not os.path.exists(path):
+        raise AudioFileNotFoundError(f'audio file not found: {path}')
+    if os.path.isdir(path):
+        raise AudioFileNotFoundError(f'expected an audio file but got a directory: {path}')
+    with open(path, 'rb') as stream:
+        data = stream.read()
+    if not data:
+        raise EmptyAudioError(f'audio file is empty (0 bytes): {path}')
+    return data
+
+
+def _decode(data: bytes, origin: str) -> Tuple[np.ndarray, int]:
+    if not data:
+        raise EmptyAudioError(f'{origin} is empty (0 bytes)')
+    try:
+        samples, sample_rate = sf.read(io.BytesIO(data), dtype='float32', always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioDecodeError(f'cannot decode {origin} as audio '
+                               f'(corrupt, or not a WAV/FLAC/OGG file): {error}') from error
+    return samples.T, sample_rate
+
+
+def _from_array(array: np.ndarray) -> np.ndarray:
+    if array.ndim not in (1, 2):
+        raise AudioInputError(f'audio array must be [T] or [T, C], got shape {array.shape}')
+    if np.issubdtype(array.dtype, np.integer):
+        scale = float(2 ** (np.iinfo(array.dtype).bits - 1))
+        array = array.astype(np.float64) / scale
+    elif not np.issubdtype(array.dtype, np.floating):
+        raise AudioTypeError(f'audio array must hold integers or floats, got {array.dtype}')
+    return np.atleast_2d(array.T).astype(np.float32)
+
+
+def _checked(samples: np.ndarray, origin: str) -> np.ndarray:
+    if samples.shape[-1] == 0:
+        raise EmptyAudioError(f'{origin} contains no samples')
+    if not np.isfinite(samples).all():
+        raise AudioInputError(f'{origin} contains NaN or infinite samples')
+    return samples
+
+
+def _describe(source) -> str:
+    return source if isinstance(source, str) else f'audio {type(source).__name__}'

@@ -1,0 +1,42 @@
+"""Exceptions raised by modelscope_frcrn.
+
+Every error carries a message that names the problem and, where there is one,
+the fix. The CLI turns them into one line and an exit code; library code only
+raises them.
+"""
+
+
+class FRCRNError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class AudioInputError(FRCRNError, ValueError):
+    """The audio given to the model cannot be used (unreadable, empty, not finite...)."""
+
+
+class AudioFileNotFoundError(AudioInputError, FileNotFoundError):
+    """An input path does not exist or is not a regular file."""
+
+
+class AudioDecodeError(AudioInputError):
+    """The input exists but is not audio that can be decoded (corrupt or another format)."""
+
+
+class EmptyAudioError(AudioInputError):
+    """The input decodes to zero samples."""
+
+
+class ModelNotAvailableError(FRCRNError, FileNotFoundError):
+    """A model id could be resolved neither from the local cache nor from the hub."""
+
+
+class WeightsNotFoundError(FRCRNError, FileNotFoundError):
+    """A model directory has a configuration but no weights to run inference with."""
+
+
+class CheckpointMismatchError(FRCRNError, RuntimeError):
+    """A checkpoint does not fit the model built from the configuration."""
+
+
+class AudioTypeError(AudioInputError, TypeError):
+    """The input is of a type the reader does not accept."""

@@ -1,0 +1,89 @@
+"""The FRCRN network (Zhao et al., ICASSP 2022): two cascaded complex U-Nets predicting a cIRM.
+
+The noisy waveform is turned into a complex spectrum; the first U-Net predicts
+a map whose ``tanh`` is the stage-1 mask; the second U-Net refines that map and
+the stage-2 mask is ``tanh(U2) + tanh(U1)`` (range -2..2). Each mask multiplies the
+noisy spectrum (complex product) and the inverse STFT gives that stage's
+waveform; the stage-2 waveform is the enhanced speech.
+"""
+from typing import Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .stft import ConviSTFT, ConvSTFT
+from .unet import ComplexUNet
+
+
+class FRCRN(nn.Module):
+    """Frequency-recurrent complex CRN.
+
+    Args:
+        win_len: STFT window length in samples (640 = 40 ms at 16 kHz).
+        win_inc: hop in samples.
+        fft_len: FFT size; ``fft_len // 2 + 1`` bins (321).
+        win_type: ``'hann'`` (or its old SciPy name ``'hanning'``), ``'hamming'`` or None;
+            the square root of the periodic window is used for analysis and synthesis.
+        width: channels of every convolution and FSMN layer (128 in the official model).
+        padding_mode: padding of the encoder convolutions.
+    """
+
+    def __init__(self, win_len: int = 640, win_inc: int = 320, fft_len: int = 640,
+                 win_type: Optional[str] = 'hann', width: int = 128,
+                 padding_mode: str = 'zeros'):
+        super().__init__()
+        self.win_len = win_len
+        self.hop = win_inc
+        self.stft = ConvSTFT(win_len, win_inc, fft_len, win_type)
+        self.istft = ConviSTFT(win_len, win_inc, fft_len, win_type)
+        self.unet = ComplexUNet(width, padding_mode)
+        self.unet2 = ComplexUNet(width, padding_mode)
+
+    def forward(self, noisy: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Run both stages.
+
+        Shape:
+            - noisy: ``[B, T]`` waveform, ``T >= win_len``.
+            - returns ``spec_l1``/``spec_l2``: ``[B, 2F, frames]`` enhanced spectra
+              (real bins then imaginary bins); ``wav_l1``/``wav_l2``:
+              ``[B, (frames - 1) * hop + win_len]`` waveforms; ``mask_l1``/``mask_l2``:
+              ``[B, 2F, frames]`` complex masks, with ``frames = (T - win_len) // hop + 1``.
+        """
+        spectrum = self.stft(noisy)                                  # [B, 2F, frames]
+        stacked = spectrum.unflatten(1, (2, -1))                     # [B, 2, F, frames]
+        stage1 = self.unet(stacked)
+        stage2 = self.unet2(stage1)
+        mask1 = torch.tanh(stage1)
+        mask2 = torch.tanh(stage2) + mask1
+        outputs = {}
+        for suffix, mask in (('l1', mask1), ('l2', mask2)):
+            spec = complex_multiply(stacked, mask).flatten(1, 2)
+            outputs[f'spec_{suffix}'] = spec
+            outputs[f'wav_{suffix}'] = self.istft(spec)[:, 0]
+            outputs[f'mask_{suffix}'] = mask.flatten(1, 2)
+        return outputs
+
+    @torch.inference_mode()
+    def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
+        """Enhance waveforms of any length, returning exactly as many samples.
+
+        The input is zero-padded by ``win_len - hop`` samples at both ends (so
+        every sample lies under two full analysis windows, where the
+        overlap-add is well conditioned) and up to a whole number of hops.
+
+        Shape: ``[B, T]`` -> ``[B, T]``.
+        """
+        length = noisy.shape[-1]
+        margin = self.win_len - self.hop
+        padded_length = max(length + 2 * margin, self.win_len)
+        padded_length += -(padded_length - self.win_len) % self.hop
+        padded = F.pad(noisy, (margin, padded_length - length - margin))
+        return self(padded)['wav_l2'][:, margin:margin + length]
+
+
+def complex_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Complex product of channel-stacked maps. Shape: ``[B, 2, ...]`` x ``[B, 2, ...]`` -> ``[B, 2, ...]``."""
+    a_re, a_im = a[:, 0], a[:, 1]
+    b_re, b_im = b[:, 0], b[:, 1]
+    return torch.stack([a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re], dim=1)

@@ -1,0 +1,4 @@
+"""Preprocessors registered with ModelScope."""
+from .audio_preprocessor import FRCRNAudioPreprocessor
+
+__all__ = ['FRCRNAudioPreprocessor']

@@ -1,0 +1,32 @@
+"""Audio preprocessor: any supported audio input -> 16 kHz float tensor for FRCRN."""
+from typing import Any, Dict
+
+import torch
+from modelscope.preprocessors.base import Preprocessor
+from modelscope.preprocessors.builder import PREPROCESSORS
+from modelscope.utils.constant import ModeKeys
+
+from ..audio import MODEL_SAMPLE_RATE, read_audio, resample
+from ..audio.io import AudioSource
+from ..metainfo import PREPROCESSOR_FIELD, Preprocessors
+from ..registration import register
+
+
+@register(PREPROCESSORS, PREPROCESSOR_FIELD, Preprocessors.speech_frcrn_ans_audio)
+class FRCRNAudioPreprocessor(Preprocessor):
+    """Decode and resample audio for FRCRN.
+
+    Accepts what :func:`modelscope_frcrn.audio.read_audio` accepts (path, URL,
+    bytes, numpy array at ``array_sample_rate``). Every channel is kept.
+    """
+
+    def __init__(self, mode: str = ModeKeys.INFERENCE, model_dir: str = None,
+                 array_sample_rate: int = MODEL_SAMPLE_RATE, **kwargs):
+        super().__init__(mode)
+        self.array_sample_rate = array_sample_rate
+
+    def __call__(self, data: AudioSource) -> Dict[str, Any]:
+        """Shape: returns ``noisy`` ``[C, T]`` float32 at 16 kHz and the input's ``sample_rate``."""
+        samples, sample_rate = read_audio(data, self.array_sample_rate)
+        samples = resample(samples, sample_rate, MODEL_SAMPLE_RATE)
+        return {'noisy': torch.from_numpy(samples), 'sample_rate': sample_rate}

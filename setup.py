@@ -1,0 +1,76 @@
+"""Install modelscope_frcrn and its start-up hook ``modelscope_frcrn_hook.pth``.
+
+The hook file must land at the top of site-packages, which setuptools does not
+do for extra files: ``build_py`` copies it into the build tree (wheels and
+regular installs), and ``editable_wheel`` adds it to the editable wheel
+(``pip install -e .``), so both install kinds activate the plugin.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+from setuptools.command.editable_wheel import editable_wheel
+
+HOOK_PTH = 'modelscope_frcrn_hook.pth'
+HERE = Path(__file__).parent
+
+
+class BuildPyWithHook(build_py):
+    def run(self):
+        super().run()
+        self.copy_file(str(HERE / HOOK_PTH), str(Path(self.build_lib) / HOOK_PTH))
+
+
+class EditableWheelWithHook(editable_wheel):
+    def _select_strategy(self, *args, **kwargs):
+        return _StrategyWithHook(super()._select_strategy(*args, **kwargs))
+
+
+class _StrategyWithHook:
+    """Wraps setuptools' editable strategy: writes what it writes, plus the hook."""
+
+    def __init__(self, strategy):
+        self._strategy = strategy
+
+    def __enter__(self):
+        self._strategy.__enter__()
+        return self
+
+    def __exit__(self, *exc_info):
+        return self._strategy.__exit__(*exc_info)
+
+    def __call__(self, wheel, files, mapping):
+        self._strategy(wheel, files, mapping)
+        wheel.writestr(HOOK_PTH, (HERE / HOOK_PTH).read_bytes())
+
+
+setup(
+    name='modelscope_frcrn',
+    version='0.1.0',
+    description='FRCRN speech noise suppression as a ModelScope plugin',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.9',
+    packages=find_packages(include=['modelscope_frcrn', 'modelscope_frcrn.*']),
+    py_modules=['modelscope_frcrn_hook'],
+    package_data={'modelscope_frcrn': ['default_model/*']},
+    install_requires=[
+        'modelscope>=1.38,<2',
+        'torch>=2.0,<3',
+        'numpy',
+        'soundfile>=0.12',
+        'soxr>=0.3',
+        'librosa>=0.10',
+        'datasets>=4.0,<5',
+        # needed by ModelScope's pipeline/config/built-in modules but not declared by it
+        'addict',
+        'simplejson',
+        'sortedcontainers',
+        'six',
+        'Pillow',
+    ],
+    extras_require={'test': ['pytest>=7']},
+    entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
+    cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
+)
