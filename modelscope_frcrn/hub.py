@@ -24,12 +24,21 @@ CONFIGURATION_FILE = 'configuration.json'
 DEFAULT_MODEL_DIR = Path(__file__).parent / 'default_model'
 
 
-def resolve_model(model: Any, revision: Optional[str] = None) -> Any:
+def resolve_model(model: Any, revision: Optional[str] = None, strict: bool = False) -> Any:
     """Return a local directory for a cached FRCRN model id; anything else unchanged.
 
+    Args:
+        model: a model directory, a model id, or anything ModelScope accepts.
+        revision: the hub revision asked for, if any.
+        strict: also fail (instead of leaving the decision to ModelScope) for a
+            path that does not exist and for any uncached id while the hub is
+            unreachable. Our own CLI and scripts use it; the hooks into
+            ModelScope's entry points do not, to leave other models alone.
+
     Raises:
-        ModelNotAvailableError: ``model`` is a published FRCRN id that is not
-            cached and the hub cannot be reached.
+        ModelNotAvailableError: ``model`` is a published FRCRN id (any id when
+            ``strict``) that is not cached and the hub cannot be reached; or,
+            when ``strict``, a path that does not exist.
     """
     if not isinstance(model, str):
         return model
@@ -37,11 +46,13 @@ def resolve_model(model: Any, revision: Optional[str] = None) -> Any:
         # ModelScope treats a relative 'owner/name' path as a hub id too.
         return os.path.abspath(model)
     if not _looks_like_hub_id(model):
+        if strict:
+            raise ModelNotAvailableError(f'model directory not found: {model}')
         return model
     cached = cached_model_dir(model, revision)
-    if cached is not None and is_frcrn_model_dir(cached):
+    if cached is not None and (strict or is_frcrn_model_dir(cached)):
         return cached
-    if cached is None and model in FRCRN_HUB_IDS and not hub_reachable():
+    if cached is None and (strict or model in FRCRN_HUB_IDS) and not hub_reachable():
         raise ModelNotAvailableError(_offline_message(model))
     return model
 

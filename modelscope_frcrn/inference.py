@@ -2,6 +2,7 @@
 import os
 from typing import Optional
 
+from .audio import MODEL_SAMPLE_RATE, read_audio, resample
 from .errors import AudioInputError
 from .hub import default_model_dir, resolve_model
 from .metainfo import TASK
@@ -11,7 +12,8 @@ def load_pipeline(model: Optional[str] = None, device: str = 'cpu'):
     """Build the ModelScope pipeline for ``model`` (a directory or id; default: the shipped model)."""
     from modelscope.pipelines import pipeline
 
-    return pipeline(TASK, model=resolve_model(model or default_model_dir()), device=device)
+    return pipeline(TASK, model=resolve_model(model or default_model_dir(), strict=True),
+                    device=device)
 
 
 def denoise_file(input_path: str, output_path: str, model: Optional[str] = None,
@@ -27,4 +29,6 @@ def denoise_file(input_path: str, output_path: str, model: Optional[str] = None,
             raise AudioInputError(f'refusing to write the output onto the input file {input_path}')
         if not overwrite:
             raise AudioInputError(f'output exists: {output_path} (use --overwrite to replace it)')
-    load_pipeline(model, device)(input_path, output_path=output_path)
+    samples, sample_rate = read_audio(input_path)  # fail on bad input before loading a model
+    samples = resample(samples, sample_rate, MODEL_SAMPLE_RATE)
+    load_pipeline(model, device)(samples.T, output_path=output_path)

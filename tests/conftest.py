@@ -1,7 +1,12 @@
 """Shared fixtures: small FRCRN model directories made on the fly, and test audio."""
 import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -83,3 +88,15 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000,
 def example_copy(tmp_path) -> Path:
     """A copy of the example recording in a temporary folder."""
     return Path(shutil.copy(EXAMPLE_WAV, tmp_path / 'noisy.wav'))
+
+
+def run_python(code: str, env: Optional[dict] = None, timeout: float = 300,
+               executable: str = sys.executable, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (start-up hooks and all); raise with its output on failure."""
+    result = subprocess.run([executable, '-c', textwrap.dedent(code)], capture_output=True,
+                            text=True, timeout=timeout, env={**os.environ, **(env or {})},
+                            cwd=cwd)
+    if result.returncode != 0:
+        raise AssertionError(f'subprocess failed ({result.returncode}):\n'
+                             f'{result.stdout}\n{result.stderr}')
+    return result

@@ -79,10 +79,17 @@ def write_wav(path: Union[str, os.PathLike], samples: np.ndarray, sample_rate: i
     try:
         with os.fdopen(handle, 'wb') as stream:
             sf.write(stream, np.asarray(samples).T, sample_rate, subtype=subtype, format='WAV')
+        os.chmod(temp_path, 0o666 & ~_current_umask())  # mkstemp creates files as 0600
         os.replace(temp_path, path)
     except BaseException:
         os.unlink(temp_path)
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _is_url(text: str) -> bool:
@@ -124,14 +131,18 @@ def _from_array(array: np.ndarray) -> np.ndarray:
     if array.ndim not in (1, 2):
         raise AudioInputError(f'audio array must be [T] or [T, C], got shape {array.shape}')
     if np.issubdtype(array.dtype, np.integer):
-        scale = float(2 ** (np.iinfo(array.dtype).bits - 1))
-        array = array.astype(np.float64) / scale
+        # Map the type's full range onto [-1, 1): int16 / 32768, uint8 (offset binary) (x - 128) / 128.
+        limits = np.iinfo(array.dtype)
+        half_range = (float(limits.max) - float(limits.min) + 1) / 2
+        array = (array.astype(np.float64) - (float(limits.min) + half_range)) / half_range
     elif not np.issubdtype(array.dtype, np.floating):
         raise AudioTypeError(f'audio array must hold integers or floats, got {array.dtype}')
     return np.atleast_2d(array.T).astype(np.float32)
 
 
 def _checked(samples: np.ndarray, origin: str) -> np.ndarray:
+    if samples.shape[0] == 0:
+        raise EmptyAudioError(f'{origin} has no channels')
     if samples.shape[-1] == 0:
         raise EmptyAudioError(f'{origin} contains no samples')
     if not np.isfinite(samples).all():

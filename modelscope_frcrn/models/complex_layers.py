@@ -122,7 +122,10 @@ class ComplexSqueezeExcite(nn.Module):
 
 
 class ComplexEncoderBlock(nn.Module):
-    """Complex conv, complex batch norm, LeakyReLU. Shape: ``[B, 2C_in, F, T]`` -> ``[B, 2C_out, F', T + 1]``."""
+    """Complex conv, complex batch norm, LeakyReLU.
+
+    Shape: ``[B, 2C_in, F, T]`` -> ``[B, 2C_out, F', T + 1]`` (time kernel 2, padding 1).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding,
                  padding_mode: str = 'zeros'):
@@ -136,7 +139,10 @@ class ComplexEncoderBlock(nn.Module):
 
 
 class ComplexDecoderBlock(nn.Module):
-    """Complex transposed conv, complex batch norm, LeakyReLU. Shape: ``[B, 2C_in, F, T]`` -> ``[B, 2C_out, F', T - 1]``."""
+    """Complex transposed conv, complex batch norm, LeakyReLU.
+
+    Shape: ``[B, 2C_in, F, T]`` -> ``[B, 2C_out, F', T - 1]`` (undoes an encoder block's extra frame).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride, padding):
         super().__init__()

@@ -83,7 +83,10 @@ class FRCRN(nn.Module):
 
 
 def complex_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Complex product of channel-stacked maps. Shape: ``[B, 2, ...]`` x ``[B, 2, ...]`` -> ``[B, 2, ...]``."""
+    """Complex product of channel-stacked maps.
+
+    Shape: ``[B, 2, ...]`` x ``[B, 2, ...]`` -> ``[B, 2, ...]`` (channel 0 real, 1 imaginary).
+    """
     a_re, a_im = a[:, 0], a[:, 1]
     b_re, b_im = b[:, 0], b[:, 1]
     return torch.stack([a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re], dim=1)

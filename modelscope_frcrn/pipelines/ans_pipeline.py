@@ -7,7 +7,6 @@ silence stays silence.
 """
 from typing import Any, Dict, Optional
 
-import numpy as np
 import torch
 from modelscope.outputs import OutputKeys
 from modelscope.pipelines.base import Input, Pipeline
@@ -46,6 +45,10 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
         self.model.eval()
         if self.preprocessor is None:  # configurations without a preprocessor section
             self.preprocessor = FRCRNAudioPreprocessor()
+
+    def _check_input(self, input: Input) -> None:
+        """Accept everything :func:`~modelscope_frcrn.audio.read_audio` accepts; it raises
+        a specific error for the rest (ModelScope's check raises a bare AssertionError)."""
 
     def preprocess(self, inputs: Input, **preprocess_params) -> Dict[str, Any]:
         """Returns ``noisy`` ``[C, T]`` at the model's input level and the ``gain`` ``[C, 1]`` applied."""

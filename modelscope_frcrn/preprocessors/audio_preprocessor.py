@@ -1,5 +1,5 @@
 """Audio preprocessor: any supported audio input -> 16 kHz float tensor for FRCRN."""
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 from modelscope.preprocessors.base import Preprocessor
@@ -20,7 +20,7 @@ class FRCRNAudioPreprocessor(Preprocessor):
     bytes, numpy array at ``array_sample_rate``). Every channel is kept.
     """
 
-    def __init__(self, mode: str = ModeKeys.INFERENCE, model_dir: str = None,
+    def __init__(self, mode: str = ModeKeys.INFERENCE, model_dir: Optional[str] = None,
                  array_sample_rate: int = MODEL_SAMPLE_RATE, **kwargs):
         super().__init__(mode)
         self.array_sample_rate = array_sample_rate

@@ -1,0 +1,139 @@
+"""The model card's snippet, unchanged, gets our implementation in a fresh interpreter.
+
+No test here imports modelscope_frcrn in the child process: the start-up hook
+installed with the package must do it.
+"""
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+import venv
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_WAV, REPO_ROOT, run_python
+
+HUB_ID = 'damo/speech_frcrn_ans_cirm_16k'
+
+# The model card's inference code; only the model location and the input differ.
+CARD_SNIPPET = '''
+from modelscope.pipelines import pipeline
+from modelscope.utils.constant import Tasks
+
+
+ans = pipeline(
+    Tasks.acoustic_noise_suppression,
+    model={model!r})
+result = ans(
+    {input!r},
+    output_path={output!r})
+'''
+REPORT = '''
+import sys
+print(type(ans).__module__, type(ans.model).__module__, len(result['output_pcm']))
+print('modelscope_frcrn' in sys.modules)
+'''
+
+
+def _run_card_snippet(model, output: Path, env=None, executable=sys.executable):
+    code = CARD_SNIPPET.format(model=model, input=str(EXAMPLE_WAV), output=str(output)) + REPORT
+    lines = run_python(code, env=env, executable=executable, cwd=output.parent).stdout.split()
+    return lines[-4:]
+
+
+def _assert_ours(report, output: Path):
+    pipeline_module, model_module, pcm_bytes, _ = report
+    assert pipeline_module == 'modelscope_frcrn.pipelines.ans_pipeline'
+    assert model_module == 'modelscope_frcrn.models.frcrn_model'
+    import soundfile as sf
+    assert int(pcm_bytes) == 2 * sf.info(str(EXAMPLE_WAV)).frames
+    assert sf.info(str(output)).samplerate == 16000
+
+
+def test_startup_hook_imports_nothing_heavy():
+    code = ('import sys; print("modelscope_frcrn_hook" in sys.modules, '
+            'sorted(m for m in sys.modules if m.split(".")[0] in '
+            '("torch", "modelscope", "modelscope_frcrn", "numpy")))')
+    assert run_python(code).stdout.strip() == 'True []'
+
+
+def test_card_snippet_with_local_model_dir(random_model_dir, tmp_path):
+    output = tmp_path / 'output.wav'
+    _assert_ours(_run_card_snippet(str(random_model_dir), output), output)
+
+
+@pytest.mark.parametrize('layout', [
+    'models/damo--speech_frcrn_ans_cirm_16k/snapshots/master',
+    'models/damo/speech_frcrn_ans_cirm_16k',
+], ids=['new-layout', 'legacy-layout'])
+def test_card_snippet_with_hub_id_from_filled_cache_offline(random_model_dir, tmp_path, layout):
+    shutil.copytree(random_model_dir, tmp_path / 'cache' / layout)
+    output = tmp_path / 'output.wav'
+    started = time.monotonic()
+    report = _run_card_snippet(HUB_ID, output, env={'MODELSCOPE_CACHE': str(tmp_path / 'cache')})
+    _assert_ours(report, output)
+    assert time.monotonic() - started < 30  # the built-in spends ~32 s on failing hub calls first
+
+
+def test_hub_id_without_cache_or_network_fails_fast_and_clearly(tmp_path):
+    code = CARD_SNIPPET.split('result =')[0]
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, '-c', code.format(model=HUB_ID)],
+                            capture_output=True, text=True, timeout=60,
+                            env={**_environ(), 'MODELSCOPE_CACHE': str(tmp_path / 'empty')})
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert 'ModelNotAvailableError' in result.stderr
+    assert 'not in the ModelScope cache' in result.stderr and 'local model directory' in result.stderr
+    assert elapsed < 10
+
+
+def _environ():
+    import os
+    return dict(os.environ)
+
+
+@pytest.fixture(scope='module')
+def installed_venv(tmp_path_factory):
+    """A virtual environment with ours installed from a built wheel (not editable).
+
+    Its dependencies come from this interpreter's site-packages through a plain
+    path line, so that folder's .pth files (our editable install's among them)
+    are not processed in the venv: only the wheel's hook can activate the plugin.
+    """
+    root = tmp_path_factory.mktemp('venv')
+    venv.create(root, with_pip=False)
+    python = str(root / 'bin' / 'python')
+    venv_site = _site_packages(python)
+    (venv_site / 'system_packages.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    subprocess.run([python, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation',
+                    '--no-index', '--quiet', str(REPO_ROOT)], check=True, timeout=300)
+    return python, venv_site
+
+
+def _site_packages(python: str) -> Path:
+    code = 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+    return Path(run_python(code, executable=python).stdout.strip())
+
+
+def test_wheel_install_activates_and_uninstall_removes_the_hook(installed_venv, random_model_dir,
+                                                                tmp_path):
+    python, site_packages = installed_venv
+    hook_files = [site_packages / 'modelscope_frcrn_hook.pth',
+                  site_packages / 'modelscope_frcrn_hook.py']
+    assert all(path.is_file() for path in hook_files)
+    where = run_python('import modelscope_frcrn; print(modelscope_frcrn.__file__)',
+                       executable=python, cwd=tmp_path).stdout.strip()
+    assert Path(where).is_relative_to(site_packages)
+    output = tmp_path / 'output.wav'
+    _assert_ours(_run_card_snippet(str(random_model_dir), output, executable=python), output)
+
+    subprocess.run([python, '-m', 'pip', 'uninstall', '--yes', '--quiet', 'modelscope_frcrn'],
+                   check=True, timeout=120)
+    assert not any(path.exists() for path in hook_files)
+    assert not list(site_packages.glob('modelscope_frcrn*'))
+    leftover = run_python('import sys; print("modelscope_frcrn_hook" in sys.modules)',
+                          executable=python, cwd=tmp_path)
+    assert leftover.stdout.strip() == 'False' and not leftover.stderr
