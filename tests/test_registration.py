@@ -1,5 +1,6 @@
 """Our classes hold ModelScope's names whatever the import order of the built-in modules."""
 import pytest
+from modelscope.metainfo import Hooks as BuiltinHooks
 from modelscope.metainfo import Preprocessors as BuiltinPreprocessors
 from modelscope.models.builder import MODELS
 from modelscope.pipelines.builder import PIPELINES
@@ -8,7 +9,7 @@ from modelscope.utils.registry import build_from_cfg
 
 from conftest import SMALL_WIDTH, run_python
 from modelscope_frcrn import FRCRNAudioPreprocessor, FRCRNModel, FRCRNNoiseSuppressionPipeline
-from modelscope_frcrn.metainfo import TASK, Models, Pipelines, Preprocessors
+from modelscope_frcrn.metainfo import TASK, Hooks, Models, Pipelines, Preprocessors
 from modelscope_frcrn.registration import owned_names
 
 BUILTIN_MODULES = ['modelscope.models.audio.ans.frcrn', 'modelscope.pipelines.audio.ans_pipeline']
@@ -75,8 +76,9 @@ def test_a_forced_third_party_registration_still_replaces_ours():
 
 
 def test_only_the_model_card_names_override_modelscope():
-    builtin_preprocessor_names = {value for key, value in vars(BuiltinPreprocessors).items()
-                                  if not key.startswith('_')}
-    assert Preprocessors.speech_frcrn_ans_audio not in builtin_preprocessor_names
-    overridden = {name for (_, _, name) in owned_names()} - {Preprocessors.speech_frcrn_ans_audio}
-    assert overridden == {'speech_frcrn_ans_cirm_16k'}
+    ours_only = {Preprocessors.speech_frcrn_ans_audio, Hooks.device_aware_ddp}
+    builtin_names = {value for names in (BuiltinPreprocessors, BuiltinHooks)
+                     for key, value in vars(names).items() if not key.startswith('_')}
+    assert not ours_only & builtin_names
+    overridden = {name for (_, _, name) in owned_names()} - ours_only
+    assert overridden == {'speech_frcrn_ans_cirm_16k', 'audio-noise-metric'}

@@ -76,8 +76,8 @@ class FRCRNModel(TorchModel):
         Shape:
             - inputs['noisy']: ``[B, T]``; optional inputs['clean']: ``[B, T]``.
             - returns the :meth:`FRCRN.forward` outputs; with ``clean`` also
-              ``loss``, ``amp_loss``, ``phase_loss``, ``sisnr`` (stage 2, scalars)
-              and ``log_vars`` (the same as floats).
+              ``loss``, ``amp_loss``, ``phase_loss``, ``sisnr`` (stage 2, scalars),
+              ``si_snr_per_item`` ``[B]`` and ``log_vars`` (the scalars as floats).
         """
         noisy = inputs['noisy']
         outputs = self.model(noisy)
@@ -85,7 +85,8 @@ class FRCRNModel(TorchModel):
             losses = frcrn_loss(self.model.stft, noisy, inputs['clean'], outputs['wav_l2'],
                                 outputs['mask_l2'])
             outputs.update(losses)
-            outputs['log_vars'] = {name: value.item() for name, value in losses.items()}
+            outputs['log_vars'] = {name: value.item() for name, value in losses.items()
+                                   if value.dim() == 0}
         return outputs
 
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:

@@ -13,16 +13,17 @@ import torch.nn.functional as F
 EPS = 1e-8
 
 
-def si_snr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    """Scale-invariant SNR in dB, averaged over the batch.
+def si_snr_per_item(estimate: torch.Tensor, reference: torch.Tensor,
+                    eps: float = EPS) -> torch.Tensor:
+    """Scale-invariant SNR in dB of each item (no mean removal, as in the official recipe).
 
-    Shape: ``[B, T]`` and ``[B, T]`` -> scalar.
+    Shape: ``[B, T]`` and ``[B, T]`` -> ``[B]``.
     """
     dot = (estimate * reference).sum(-1, keepdim=True)
     target = dot / ((reference ** 2).sum(-1, keepdim=True) + eps) * reference
     noise = estimate - target
     ratio = (target ** 2).sum(-1) / ((noise ** 2).sum(-1) + eps)
-    return (10 * torch.log10(ratio + eps)).mean()
+    return 10 * torch.log10(ratio + eps)
 
 
 def cirm_target(noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Tensor:
@@ -51,10 +52,12 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
 
     Returns:
         ``loss`` (total), ``amp_loss`` and ``phase_loss`` (real and imaginary mask
-        errors) and ``sisnr`` (negative SI-SNR, so lower is better), all scalars.
+        errors) and ``sisnr`` (negative mean SI-SNR, so lower is better), all
+        scalars; and ``si_snr_per_item`` ``[B]`` in dB (detached) for evaluation.
     """
     length = min(estimate.shape[-1], clean.shape[-1])
-    sisnr = -si_snr(estimate[..., :length], clean[..., :length])
+    per_item = si_snr_per_item(estimate[..., :length], clean[..., :length])
+    sisnr = -per_item.mean()
     target = cirm_target(stft(noisy), stft(clean))
     bins_times_two = mask.shape[1]
     target_re, target_im = target.chunk(2, dim=1)
@@ -62,4 +65,4 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
     amp_loss = F.mse_loss(mask_re, target_re) * bins_times_two
     phase_loss = F.mse_loss(mask_im, target_im) * bins_times_two
     return {'loss': amp_loss + phase_loss + sisnr, 'amp_loss': amp_loss,
-            'phase_loss': phase_loss, 'sisnr': sisnr}
+            'phase_loss': phase_loss, 'sisnr': sisnr, 'si_snr_per_item': per_item.detach()}

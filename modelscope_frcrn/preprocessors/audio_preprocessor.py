@@ -1,5 +1,5 @@
 """Audio preprocessor: any supported audio input -> 16 kHz float tensor for FRCRN."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 from modelscope.preprocessors.base import Preprocessor
@@ -25,8 +25,16 @@ class FRCRNAudioPreprocessor(Preprocessor):
         super().__init__(mode)
         self.array_sample_rate = array_sample_rate
 
-    def __call__(self, data: AudioSource) -> Dict[str, Any]:
-        """Shape: returns ``noisy`` ``[C, T]`` float32 at 16 kHz and the input's ``sample_rate``."""
+    def __call__(self, data: Union[AudioSource, Mapping]) -> Dict[str, Any]:
+        """Shape: returns ``noisy`` ``[C, T]`` float32 at 16 kHz and the input's ``sample_rate``.
+
+        A mapping with a ``noisy`` entry is a ready training or evaluation
+        segment (``{'noisy': [T], 'clean': [T]}``, as ``to_segment`` makes) and
+        is returned unchanged: ModelScope applies the configuration's
+        preprocessor to data set items too.
+        """
+        if isinstance(data, Mapping) and 'noisy' in data:
+            return data
         samples, sample_rate = read_audio(data, self.array_sample_rate)
         samples = resample(samples, sample_rate, MODEL_SAMPLE_RATE)
         return {'noisy': torch.from_numpy(samples), 'sample_rate': sample_rate}

@@ -1,0 +1,4 @@
+"""Metrics registered with ModelScope."""
+from .audio_noise_metric import AudioNoiseMetric
+
+__all__ = ['AudioNoiseMetric']

@@ -1,0 +1,30 @@
+"""Data-parallel training on CPU (gloo) as well as GPU (nccl).
+
+ModelScope's ``DDPHook`` always selects a CUDA device and the nccl backend, so
+``torchrun`` on a CPU machine fails. This hook picks by what is there.
+"""
+import torch
+import torch.distributed as dist
+from modelscope.trainers.hooks.builder import HOOKS
+from modelscope.trainers.hooks.distributed.ddp_hook import DDPHook
+from modelscope.utils.constant import DistributedParallelType
+
+from ..metainfo import Hooks
+from ..registration import register
+
+
+@register(HOOKS, 'default', Hooks.device_aware_ddp)
+class DeviceAwareDDPHook(DDPHook):
+    """``DDPHook`` that uses nccl and one GPU per process when CUDA is available, else gloo on CPU."""
+
+    def after_init(self, trainer):
+        if torch.cuda.is_available():
+            super().after_init(trainer)
+            return
+        if self.launcher != 'pytorch':
+            raise ValueError(f'CPU data parallel needs launcher="pytorch" (torchrun), '
+                             f'got {self.launcher!r}')
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
+        trainer.device = torch.device('cpu')
+        trainer.parallel_groups[DistributedParallelType.DP] = None
