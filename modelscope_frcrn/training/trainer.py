@@ -11,12 +11,16 @@ What differs from the built-in ``ANSTrainer``:
 - ``work_dir/output/pytorch_model.bin`` holds the network's weights in the hub
   release layout, so the trained model reloads, and resuming works with
   ``weights_only`` loading (see :mod:`.checkpoints`).
+- ``work_dir/output/configuration.json`` is the configuration trained with
+  (ModelScope strips the hooks' types from it, so that folder could not be
+  trained from again).
 - A local model directory or a cached model id is used as is, without the
   ~20 s of failing "is the local model the latest?" hub calls.
 - ``torchrun`` works on CPU (gloo) as well as GPU (see :mod:`.distributed`),
   evaluation included.
 - Segments given as lists or arrays are stacked into float32 ``[B, T]`` tensors.
 """
+import copy
 import itertools
 import os
 from typing import Dict, Iterator, List, Mapping, Optional
@@ -74,6 +78,15 @@ class FRCRNTrainer(EpochBasedTrainer):
         hook_cfg = [dict(cfg, type=Hooks.device_aware_ddp)
                     if cfg.get('type') == _MODELSCOPE_DDP_HOOK else cfg for cfg in hook_cfg]
         return super().register_hook_from_cfg(hook_cfg)
+
+    def register_optimizers_hook(self):
+        # ModelScope pops 'type' out of these sections of self.cfg while registering
+        # them, and the damaged configuration is what lands in work_dir/output:
+        # training again from that folder then fails. Keep the sections intact.
+        sections = {key: copy.deepcopy(self.cfg.train[key])
+                    for key in ('lr_scheduler_hook', 'optimizer_hook') if key in self.cfg.train}
+        super().register_optimizers_hook()
+        self.cfg.train.update(sections)
 
     def register_processors(self):
         super().register_processors()
