@@ -1,0 +1,114 @@
+"""Training throughput: our trainer and model vs ModelScope's built-in ones, side by side.
+
+Both train the official FRCRN architecture (width 128) from the same initial
+weights on the same one-second segments with the official optimiser settings;
+we time ``train_step`` (forward, loss, backward, Adam step) after warm-up steps
+and report segments (= seconds of audio) per second and the ratio ours/built-in.
+
+    python benchmarks/train_throughput.py [--steps 6] [--batch 4] [--threads 2] [--json FILE]
+"""
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from modelscope.msdatasets import MsDataset
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def segments(count: int) -> MsDataset:
+    rng = np.random.default_rng(0)
+    clean = 0.1 * rng.standard_normal((count, 16000)).astype(np.float32)
+    noisy = clean + 0.05 * rng.standard_normal((count, 16000)).astype(np.float32)
+    return MsDataset.from_hf_dataset(datasets.Dataset.from_dict(
+        {'noisy': noisy.tolist(), 'clean': clean.tolist()}))
+
+
+def model_dir(root: Path) -> Path:
+    config = json.loads((REPO_ROOT / 'configuration.json').read_text())
+    config['model']['win_type'] = 'hann'  # the built-in cannot build SciPy's removed 'hanning'
+    root.mkdir(parents=True, exist_ok=True)
+    (root / 'configuration.json').write_text(json.dumps(config))
+    return root
+
+
+def time_steps(trainer, steps: int, warmup: int) -> list:
+    durations = []
+    step = trainer.train_step
+
+    def timed(*args):
+        started = time.perf_counter()
+        step(*args)
+        durations.append(time.perf_counter() - started)
+
+    trainer.train_step = timed
+    trainer.train()
+    return durations[warmup:]
+
+
+def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, warmup: int):
+    from modelscope.models.audio.ans.frcrn import FRCRNDecorator
+    from modelscope.trainers.audio.ans_trainer import ANSTrainer
+
+    from modelscope_frcrn import FRCRNModel, FRCRNTrainer
+
+    kwargs = json.loads((directory / 'configuration.json').read_text())['model']
+    kwargs.pop('type')
+    torch.manual_seed(0)
+    model_cls, trainer_cls = ((FRCRNModel, FRCRNTrainer) if kind == 'ours'
+                              else (FRCRNDecorator, ANSTrainer))
+    model = model_cls(str(directory), **kwargs)
+
+    def modify(cfg):
+        cfg.train.dataloader.batch_size_per_gpu = batch
+        cfg.train.pop('checkpoint', None)
+        cfg.evaluation.pop('period', None)
+        return cfg
+
+    return trainer_cls(model=model, cfg_file=str(directory / 'configuration.json'),
+                       cfg_modify_fn=modify, train_dataset=segments(batch * (steps + warmup)),
+                       eval_dataset=segments(batch), work_dir=str(work_dir), max_epochs=1,
+                       train_iters_per_epoch=steps + warmup)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--steps', type=int, default=6)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--json', default=str(REPO_ROOT / 'benchmarks' / 'train_throughput.json'))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    import modelscope_frcrn  # noqa: F401  (registers; the built-in classes are used directly)
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = model_dir(Path(tmp) / 'model')
+        for kind in ('builtin', 'ours'):
+            trainer = build(kind, directory, Path(tmp) / kind, args.batch, args.steps, args.warmup)
+            durations = time_steps(trainer, args.steps, args.warmup)
+            median = float(np.median(durations))
+            rows[kind] = {'median_step_s': median, 'segments_per_s': args.batch / median,
+                          'steps_timed': len(durations)}
+    ratio = rows['ours']['segments_per_s'] / rows['builtin']['segments_per_s']
+    result = {'machine': platform.processor() or platform.machine(), 'cpu_count': os.cpu_count(),
+              'threads': args.threads, 'batch': args.batch, 'segment_s': 1.0,
+              'torch': torch.__version__, 'rows': rows, 'throughput_ratio_ours_over_builtin': ratio}
+    print(f"{'trainer':<10}{'step (s)':>10}{'segments/s':>12}")
+    for kind, row in rows.items():
+        print(f"{kind:<10}{row['median_step_s']:>10.2f}{row['segments_per_s']:>12.3f}")
+    print(f'throughput ratio ours/built-in: {ratio:.2f}x')
+    Path(args.json).write_text(json.dumps(result, indent=2) + '\n')
+
+
+if __name__ == '__main__':
+    main()
