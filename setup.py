@@ -12,6 +12,9 @@ from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
 
 HOOK_PTH = 'modelscope_frcrn_hook.pth'
+# `evaluate`: PESQ (builds from source, needs a C compiler), STOI, DNSMOS, plots
+EVAL_REQUIRES = ['pesq>=0.0.4', 'pystoi>=0.3', 'speechmos>=0.0.1.1,<0.1', 'onnxruntime>=1.15',
+                 'matplotlib>=3.5']
 HERE = Path(__file__).parent
 
 
@@ -62,7 +65,10 @@ setup(
         'soundfile>=0.12',
         'soxr>=0.3',
         'librosa>=0.10',
-        'datasets>=4.0,<5',
+        # datasets 3.x decodes Audio columns with soundfile (no system libraries, any torch);
+        # 4.x/5.x need torchcodec, which is tied to one torch release and needs FFmpeg's shared libraries
+        'datasets>=3.6,<4',
+        'tqdm',
         # needed by ModelScope's pipeline/config/built-in modules but not declared by it
         'addict',
         'simplejson',
@@ -70,7 +76,7 @@ setup(
         'six',
         'Pillow',
     ],
-    extras_require={'test': ['pytest>=7']},
+    extras_require={'eval': EVAL_REQUIRES, 'test': ['pytest>=7'] + EVAL_REQUIRES},
     entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
     cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
 )

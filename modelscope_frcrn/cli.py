@@ -1,4 +1,4 @@
-"""Command line: ``modelscope-frcrn denoise IN -o OUT`` (also ``python -m modelscope_frcrn``).
+"""Command line: ``modelscope-frcrn {denoise,prepare-dns,evaluate}`` (also ``python -m modelscope_frcrn``).
 
 A thin layer: it parses arguments, calls the library, and turns our errors
 into one line on stderr and a non-zero exit code.
@@ -8,13 +8,15 @@ import os
 import sys
 from typing import List, Optional
 
+from .data import prepare_dns
 from .errors import FRCRNError
+from .evaluation import evaluate
 
 EXIT_FAILURE = 1
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except FRCRNError as error:
@@ -22,7 +24,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_FAILURE
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='modelscope-frcrn',
         description='FRCRN speech noise suppression (16 kHz) for ModelScope.')
@@ -39,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     denoise.add_argument('--overwrite', action='store_true',
                          help='replace the output file if it exists')
     denoise.set_defaults(run=_denoise)
+    prepare_dns.add_parser(commands)
+    evaluate.add_parser(commands)
     return parser
 
 

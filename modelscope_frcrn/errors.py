@@ -40,3 +40,27 @@ class CheckpointMismatchError(FRCRNError, RuntimeError):
 
 class AudioTypeError(AudioInputError, TypeError):
     """The input is of a type the reader does not accept."""
+
+
+class DataPreparationError(FRCRNError, ValueError):
+    """A training/test data set cannot be prepared from the given folders and settings."""
+
+
+class EvaluationError(FRCRNError, ValueError):
+    """An evaluation cannot run with the folders and options given."""
+
+
+class FolderNotFoundError(EvaluationError, FileNotFoundError):
+    """A folder given to the evaluation does not exist or is not a folder."""
+
+
+class PairingError(EvaluationError):
+    """Noisy, clean and enhanced files cannot be paired (none found, unmatched, ambiguous)."""
+
+
+class MissingDependencyError(FRCRNError, ImportError):
+    """An optional package (an extra such as ``eval``) is not installed."""
+
+
+class MetricWarning(UserWarning):
+    """A metric could not be computed for one file and was recorded as NaN."""

@@ -5,7 +5,6 @@ input kind gets the same checks and the same error messages.
 """
 import io
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from typing import Tuple, Union
@@ -14,6 +13,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..atomic import write_atomically
 from ..errors import (AudioDecodeError, AudioFileNotFoundError, AudioInputError,
                       AudioTypeError, EmptyAudioError)
 
@@ -71,25 +71,8 @@ def write_wav(path: Union[str, os.PathLike], samples: np.ndarray, sample_rate: i
     A reader never sees a partial file, and an interrupted write leaves
     nothing behind under ``path``.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
-                                         suffix='.part', dir=directory)
-    try:
-        with os.fdopen(handle, 'wb') as stream:
-            sf.write(stream, np.asarray(samples).T, sample_rate, subtype=subtype, format='WAV')
-        os.chmod(temp_path, 0o666 & ~_current_umask())  # mkstemp creates files as 0600
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_atomically(path, lambda stream: sf.write(stream, np.asarray(samples).T, sample_rate,
+                                                   subtype=subtype, format='WAV'))
 
 
 def _is_url(text: str) -> bool:

@@ -13,12 +13,13 @@
   state's key array as a list of ints, which ``np.random.set_state`` accepts.
 """
 import os
-import tempfile
 
 import numpy as np
 import torch
 from modelscope.trainers.hooks.checkpoint.checkpoint_processor import CheckpointProcessor
 from modelscope.utils.constant import ModelFile
+
+from ..atomic import write_atomically
 
 
 class ReleaseLayoutCheckpointProcessor(CheckpointProcessor):
@@ -39,13 +40,4 @@ class ReleaseLayoutCheckpointProcessor(CheckpointProcessor):
 def save_network_weights(model, path: str) -> None:
     """Save ``model.model``'s (the FRCRN network's) state_dict to ``path`` atomically."""
     state = {key: value.detach().cpu() for key, value in model.model.state_dict().items()}
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(dir=directory, suffix='.part')
-    os.close(handle)
-    try:
-        torch.save(state, temp_path)
-        os.replace(temp_path, path)
-    except BaseException:
-        os.unlink(temp_path)
-        raise
+    write_atomically(path, lambda stream: torch.save(state, stream))

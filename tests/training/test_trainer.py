@@ -132,7 +132,6 @@ def test_resumed_random_state_is_readable_with_weights_only(trained):
     assert isinstance(state['meta']['rng_state']['numpy'][1], list)
 
 
-@pytest.mark.slow
 def test_two_processes_with_torchrun(model_dir, tmp_path):
     import subprocess
     import sys
