@@ -10,40 +10,15 @@ data-parallel path (``launcher='pytorch'``, nccl) trains on a GPU.
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
-import datasets
 import numpy as np
 import torch
 from modelscope.metainfo import Trainers
-from modelscope.msdatasets import MsDataset
 from modelscope.trainers import build_trainer
 
 import modelscope_frcrn  # noqa: F401  (registers our classes; no start-up hook on a bare machine)
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def segments(count: int) -> MsDataset:
-    rng = np.random.default_rng(0)
-    clean = 0.1 * rng.standard_normal((count, 16000)).astype(np.float32)
-    noisy = clean + 0.05 * rng.standard_normal((count, 16000)).astype(np.float32)
-    return MsDataset.from_hf_dataset(datasets.Dataset.from_dict(
-        {'noisy': noisy.tolist(), 'clean': clean.tolist()}))
-
-
-def model_dir(root: Path, width: int) -> Path:
-    config = json.loads((REPO_ROOT / 'configuration.json').read_text())
-    config['model']['width'] = width
-    root.mkdir(parents=True, exist_ok=True)
-    (root / 'configuration.json').write_text(json.dumps(config))
-    return root
-
-
-def synchronize() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+from training_bench import model_dir, segments, time_train_steps
 
 
 def measure(width: int, batch: int, steps: int, warmup: int, launcher=None) -> dict:
@@ -54,22 +29,11 @@ def measure(width: int, batch: int, steps: int, warmup: int, launcher=None) -> d
             cfg.evaluation.pop('period', None)
             return cfg
         trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
-            model=str(model_dir(Path(tmp) / 'model', width)), train_dataset=segments(batch * 4),
+            model=str(model_dir(Path(tmp) / 'model', width=width)), train_dataset=segments(batch * 4),
             eval_dataset=segments(batch), work_dir=str(Path(tmp) / 'work'), max_epochs=1,
             train_iters_per_epoch=steps + warmup, cfg_modify_fn=modify, launcher=launcher))
-        durations = []
-        step = trainer.train_step
-
-        def timed(*args):
-            synchronize()
-            started = time.perf_counter()
-            step(*args)
-            synchronize()
-            durations.append(time.perf_counter() - started)
-
-        trainer.train_step = timed
-        trainer.train()
-        median = float(np.median(durations[warmup:]))
+        durations = time_train_steps(trainer, warmup)
+        median = float(np.median(durations))
         return {'width': width, 'batch': batch, 'median_step_s': median,
                 'audio_s_per_s': batch / median, 'device': str(trainer.device),
                 'model_class': type(trainer.model).__name__,

@@ -12,45 +12,11 @@ import json
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
-import datasets
 import numpy as np
 import torch
-from modelscope.msdatasets import MsDataset
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def segments(count: int) -> MsDataset:
-    rng = np.random.default_rng(0)
-    clean = 0.1 * rng.standard_normal((count, 16000)).astype(np.float32)
-    noisy = clean + 0.05 * rng.standard_normal((count, 16000)).astype(np.float32)
-    return MsDataset.from_hf_dataset(datasets.Dataset.from_dict(
-        {'noisy': noisy.tolist(), 'clean': clean.tolist()}))
-
-
-def model_dir(root: Path) -> Path:
-    config = json.loads((REPO_ROOT / 'configuration.json').read_text())
-    config['model']['win_type'] = 'hann'  # the built-in cannot build SciPy's removed 'hanning'
-    root.mkdir(parents=True, exist_ok=True)
-    (root / 'configuration.json').write_text(json.dumps(config))
-    return root
-
-
-def time_steps(trainer, steps: int, warmup: int) -> list:
-    durations = []
-    step = trainer.train_step
-
-    def timed(*args):
-        started = time.perf_counter()
-        step(*args)
-        durations.append(time.perf_counter() - started)
-
-    trainer.train_step = timed
-    trainer.train()
-    return durations[warmup:]
+from training_bench import REPO_ROOT, model_dir, segments, time_train_steps
 
 
 def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, warmup: int):
@@ -92,10 +58,10 @@ def main() -> None:
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        directory = model_dir(Path(tmp) / 'model')
+        directory = model_dir(Path(tmp) / 'model', win_type='hann')
         for kind in ('builtin', 'ours'):
             trainer = build(kind, directory, Path(tmp) / kind, args.batch, args.steps, args.warmup)
-            durations = time_steps(trainer, args.steps, args.warmup)
+            durations = time_train_steps(trainer, args.warmup)
             median = float(np.median(durations))
             rows[kind] = {'median_step_s': median, 'segments_per_s': args.batch / median,
                           'steps_timed': len(durations)}
