@@ -143,7 +143,10 @@ def test_unreadable_input(tmp_path, identity_model_dir, capsys):
     assert not (tmp_path / 'out.wav').exists()
 
 
-def test_without_model_says_weights_are_missing(noisy, tmp_path, capsys):
+def test_without_a_shipped_model_says_weights_are_missing(noisy, tmp_path, capsys, monkeypatch):
+    from modelscope_frcrn import hub
+
+    monkeypatch.setattr(hub, 'DEFAULT_MODEL_DIR', tmp_path / 'no_default_model')
     output = tmp_path / 'out.wav'
 
     code = main(['denoise', str(noisy), '-o', str(output)])
