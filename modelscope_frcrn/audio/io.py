@@ -56,6 +56,13 @@ def read_audio(source: AudioSource, array_sample_rate: int = MODEL_SAMPLE_RATE
     return _checked(samples, _describe(source)), sample_rate
 
 
+def read_mono(source: AudioSource, sample_rate: int = MODEL_SAMPLE_RATE) -> np.ndarray:
+    """``source`` (as :func:`read_audio` takes it) as mono float32 ``[T]`` at ``sample_rate``:
+    channels averaged, then resampled."""
+    samples, rate = read_audio(source)
+    return resample(samples.mean(axis=0, keepdims=True), rate, sample_rate)[0]
+
+
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """High-quality resampling (soxr). Shape: ``[C, T]`` -> ``[C, T * to_rate / from_rate]``."""
     if from_rate == to_rate:

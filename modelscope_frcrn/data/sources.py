@@ -12,7 +12,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ..audio import MODEL_SAMPLE_RATE, read_audio, resample
+from ..audio import MODEL_SAMPLE_RATE, read_mono
 from ..errors import AudioInputError, DataPreparationError
 
 #: File types read as sources (what soundfile decodes everywhere).
@@ -83,11 +83,9 @@ def load_source(root: str, relative_path: str, kind: str) -> np.ndarray:
     """
     path = os.path.join(root, relative_path)
     try:
-        samples, sample_rate = read_audio(path)
+        audio = read_mono(path)
     except AudioInputError as error:
         raise DataPreparationError(f'cannot use {kind} file {path}: {error}') from error
-    mono = samples.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-    audio = resample(mono, sample_rate, MODEL_SAMPLE_RATE)[0]
     if audio.size == 0:
         raise DataPreparationError(f'{kind} file {path} is too short: it has no samples at '
                                    f'{MODEL_SAMPLE_RATE} Hz')

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..audio import read_audio, resample
+from ..audio import read_mono
 from ..atomic import write_atomically
 from .dependencies import require
 from ..errors import EvaluationError, MetricWarning
@@ -214,9 +214,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def load_signal(path) -> np.ndarray:
-    """A file as 16 kHz mono float64 ``[T]`` (resampled, channels averaged)."""
-    samples, rate = read_audio(str(path))
-    return resample(samples, rate, SAMPLE_RATE).mean(axis=0, dtype=np.float64)
+    """A file as 16 kHz mono float64 ``[T]`` (channels averaged, resampled)."""
+    return read_mono(str(path), SAMPLE_RATE).astype(np.float64)
 
 
 def _score_file(noisy_path: Path, clean_path: Path, enhanced_path: Optional[Path], pipeline,
