@@ -41,9 +41,8 @@ import sys
 import time
 import traceback
 import warnings
-from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List
 
 import numpy as np
 
@@ -52,7 +51,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from modelscope_frcrn.audio import resample  # noqa: E402
 from modelscope_frcrn.evaluation import pair_folders, score_pair  # noqa: E402
-from modelscope_frcrn.evaluation.evaluate import load_signal  # noqa: E402
+from modelscope_frcrn.evaluation.evaluate import jsonable, load_signal, package_versions  # noqa: E402
 
 RATE = 16000
 MAX_LAG_S = 0.050
@@ -331,28 +330,6 @@ def table(entries) -> str:
     return '\n'.join(lines)
 
 
-def versions() -> Dict[str, Optional[str]]:
-    found = {}
-    for package in VERSION_PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = None
-    return found
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, (np.integer, np.bool_)):
-        return value.item()
-    return value
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--noisy', required=True, metavar='DIR')
@@ -388,11 +365,11 @@ def main(argv=None) -> int:
                          'cpu': platform.processor() or platform.machine(),
                          'cpu_count': os.cpu_count(), 'python': platform.python_version(),
                          'command': ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])},
-            'versions': versions(),
+            'versions': package_versions(VERSION_PACKAGES),
             'fixes': FIXES,
             'systems': entries,
         }
-        Path(args.json).write_text(json.dumps(_jsonable(result), indent=2, allow_nan=False)
+        Path(args.json).write_text(json.dumps(jsonable(result), indent=2, allow_nan=False)
                                    + '\n')
         print(f'wrote {args.json}')
     return 0

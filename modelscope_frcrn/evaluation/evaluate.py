@@ -61,7 +61,7 @@ class EvaluationResult:
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready copy (NaN becomes None)."""
-        return _jsonable({'settings': self.settings, 'metrics': self.metrics,
+        return jsonable({'settings': self.settings, 'metrics': self.metrics,
                           'files': len(self.rows), 'rtf': self.rtf, 'means': self.means,
                           'counts': self.counts, 'rows': self.rows})
 
@@ -134,7 +134,7 @@ def evaluate_folders(noisy_dir, clean_dir, enhanced_dir=None, model: Optional[st
             'device': device if enhanced_dir is None else None,
             'sample_rate': SAMPLE_RATE, 'dnsmos': with_dnsmos, 'nb_pesq_rate': nb_pesq_rate,
             'si_snr': 'zero-mean', 'stoi': 'classic (extended=False)',
-            'versions': _versions(),
+            'versions': package_versions(),
         })
     if json_path:
         text = json.dumps(result.to_dict(), indent=2, allow_nan=False) + '\n'
@@ -307,11 +307,12 @@ def _number(value: Optional[float], scale: float, signed: bool = False) -> str:
     return f'{value * scale:+.3f}' if signed else f'{value * scale:.3f}'
 
 
-def _versions() -> Dict[str, Optional[str]]:
+def package_versions(packages=TRACKED_PACKAGES) -> Dict[str, Optional[str]]:
+    """Installed version of each package (None where it is missing), for result files."""
     from importlib import metadata
 
     versions = {}
-    for package in TRACKED_PACKAGES:
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -319,13 +320,14 @@ def _versions() -> Dict[str, Optional[str]]:
     return versions
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with NumPy scalars as Python ones and NaN/inf as None, ready for strict JSON."""
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
+        return [jsonable(item) for item in value]
     if isinstance(value, (np.floating, float)):
         return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
     return value
