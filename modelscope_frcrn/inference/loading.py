@@ -2,10 +2,10 @@
 import os
 from typing import Optional
 
-from .audio import MODEL_SAMPLE_RATE, read_audio, resample
-from .errors import AudioInputError
-from .hub import default_model_dir, resolve_model
-from .metainfo import TASK
+from ..audio import MODEL_SAMPLE_RATE, read_audio, resample
+from ..errors import AudioInputError
+from ..hub import default_model_dir, resolve_model
+from ..metainfo import TASK
 
 
 def load_pipeline(model: Optional[str] = None, device: str = 'cpu'):
