@@ -1,0 +1,227 @@
+"""The demo web server (standard library ``http.server``) and the ``serve`` subcommand.
+
+Routes, all fixed: ``GET /`` (the page), ``/app.js``, ``/style.css``,
+``/examples/speech_with_noise.wav`` (the bundled example, when present), ``/api/config`` and
+``POST /api/denoise`` (body: the raw bytes of an audio file; answer: JSON, see
+:meth:`~modelscope_frcrn.serve.denoiser.Enhancement.to_json`, or
+``{"error": message}`` with a 4xx/5xx status). Paths are looked up as exact
+strings, never mapped onto the file system, so no other file can be read.
+"""
+import argparse
+import ipaddress
+import json
+import logging
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+from urllib.parse import urlsplit
+
+from ..errors import AudioDecodeError, AudioInputError, FRCRNError
+from .denoiser import MAX_SECONDS, MAX_UPLOAD_BYTES, Denoiser, RequestRejected, check_size
+
+DEFAULT_HOST = '127.0.0.1'
+DEFAULT_PORT = 7860
+STATIC_DIR = Path(__file__).parent / 'static'
+EXAMPLE_WAV = Path(__file__).resolve().parents[2] / 'examples' / 'speech_with_noise.wav'
+DENOISE_PATH = '/api/denoise'
+READ_TIMEOUT_S = 60
+#: a refused upload is read and thrown away up to this size so that the browser
+#: sees the answer instead of a reset connection; beyond it the connection is closed
+DISCARD_LIMIT = 4 * MAX_UPLOAD_BYTES
+SECURITY_HEADERS = {
+    # nothing loads from elsewhere; media and images come from this server, blobs or data URLs
+    'Content-Security-Policy': "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Cache-Control': 'no-store',
+}
+
+logger = logging.getLogger(__name__)
+
+
+class ServerStartError(FRCRNError, OSError):
+    """The server cannot listen on the host and port asked for."""
+
+
+@dataclass(frozen=True)
+class Asset:
+    content_type: str
+    body: bytes
+
+
+def load_assets(example: Optional[Path] = EXAMPLE_WAV) -> Dict[str, Asset]:
+    """Every GET route's content, read once: the page, its script and style, the example."""
+    assets = {path: Asset(content_type, (STATIC_DIR / name).read_bytes())
+              for path, name, content_type in (
+                  ('/', 'index.html', 'text/html; charset=utf-8'),
+                  ('/app.js', 'app.js', 'text/javascript; charset=utf-8'),
+                  ('/style.css', 'style.css', 'text/css; charset=utf-8'))}
+    example_path = None
+    if example is not None and example.is_file():
+        example_path = f'/examples/{example.name}'
+        assets[example_path] = Asset('audio/wav', example.read_bytes())
+    config = {'max_upload_bytes': MAX_UPLOAD_BYTES, 'max_seconds': MAX_SECONDS,
+              'example': example_path}
+    assets['/api/config'] = Asset('application/json', json.dumps(config).encode())
+    return assets
+
+
+class DemoServer(ThreadingHTTPServer):
+    """A threaded HTTP server holding the denoiser and the GET routes' content."""
+    daemon_threads = True
+
+    def __init__(self, address: Tuple[str, int], denoiser: Denoiser, assets: Dict[str, Asset]):
+        super().__init__(address, DemoHandler)
+        self.denoiser = denoiser
+        self.assets = assets
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f'http://{f"[{host}]" if ":" in host else host}:{port}/'
+
+
+class DemoHandler(BaseHTTPRequestHandler):
+    server: DemoServer
+    server_version = 'modelscope-frcrn'
+    timeout = READ_TIMEOUT_S
+
+    def do_GET(self) -> None:
+        asset = self.server.assets.get(urlsplit(self.path).path)
+        if asset is None:
+            self._send_error(404, 'not found')
+        else:
+            self._send(200, asset.content_type, asset.body)
+
+    def do_POST(self) -> None:
+        try:
+            length = self._content_length()
+        except RequestRejected as error:
+            self.close_connection = True
+            self._send_error(error.status, str(error))
+            return
+        if urlsplit(self.path).path != DENOISE_PATH:
+            self._discard(length)
+            self._send_error(404, 'not found')
+            return
+        status, answer = self._denoise(length)
+        self._send(status, 'application/json', json.dumps(answer).encode())
+
+    def _denoise(self, length: int) -> Tuple[int, dict]:
+        """Run one upload of ``length`` bytes; (status, JSON answer). Never raises."""
+        unread = length
+        try:
+            check_size(length)
+            with self.server.denoiser.queue_slot():
+                data, unread = self.rfile.read(length), 0
+                return 200, self.server.denoiser.enhance(data).to_json()
+        except RequestRejected as error:
+            status, message = error.status, str(error)
+        except AudioInputError as error:
+            status, message = (415 if isinstance(error, AudioDecodeError) else 400), str(error)
+        except Exception as error:  # one bad request must not stop the server
+            logger.exception('denoising failed')
+            status, message = 500, f'denoising failed: {type(error).__name__}: {error}'
+        self._discard(unread)
+        return status, {'error': message}
+
+    def _content_length(self) -> int:
+        value = self.headers.get('Content-Length')
+        if value is None:
+            raise RequestRejected(411, 'send the audio file as the request body with a '
+                                       'Content-Length header')
+        if not value.isdigit():
+            raise RequestRejected(400, f'invalid Content-Length: {value!r}')
+        return int(value)
+
+    def _discard(self, length: int) -> None:
+        """Read and drop an unread body (up to ``DISCARD_LIMIT``; beyond, close the connection)."""
+        if length > DISCARD_LIMIT:
+            self.close_connection = True
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 16))
+            if not chunk:
+                return
+            length -= len(chunk)
+
+    def _send_error(self, status: int, message: str) -> None:
+        self._send(status, 'application/json', json.dumps({'error': message}).encode())
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(body)))
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def make_server(denoiser: Denoiser, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                example: Optional[Path] = EXAMPLE_WAV) -> DemoServer:
+    """A server bound to ``host``:``port`` (0: any free port), not yet serving.
+
+    Raises:
+        ServerStartError: the address cannot be bound (in use, not local...).
+    """
+    try:
+        return DemoServer((host, port), denoiser, load_assets(example))
+    except OSError as error:
+        raise ServerStartError(f'cannot listen on {host}:{port}: {error}') from error
+
+
+def serve(model: Optional[str] = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          device: str = 'cpu') -> None:
+    """Load ``model`` once (default: the shipped model) and serve the demo until Ctrl+C."""
+    from ..inference import load_pipeline
+
+    server = make_server(Denoiser(load_pipeline(model, device)), host, port)
+    if not _is_loopback(host):
+        print(f'warning: listening on {host}: anyone who can reach this address can use the demo')
+    print(f'serving the FRCRN demo on {server.url} (Ctrl+C to stop)', flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to ``subparsers`` (``ArgumentParser.add_subparsers()``).
+
+    The command stores ``run=run_serve``: call ``args.run(args)``.
+    """
+    parser = subparsers.add_parser(
+        'serve', help='web demo: upload or record noisy speech, hear and see before/after',
+        description='Start a local web page to try the denoiser: upload a file, record from the '
+                    'microphone or use the bundled example, then listen to and compare the '
+                    'noisy and enhanced audio and their spectrograms. Uploads are limited to '
+                    f'{MAX_UPLOAD_BYTES // 2**20} MB and {MAX_SECONDS / 60:.1f} min; requests '
+                    'are processed one at a time.')
+    parser.add_argument('--host', default=DEFAULT_HOST,
+                        help=f'address to listen on (default: {DEFAULT_HOST}, this machine only; '
+                             '0.0.0.0 opens the demo to the network)')
+    parser.add_argument('--port', type=int, default=DEFAULT_PORT,
+                        help=f'port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)')
+    parser.add_argument('--model', metavar='M', help='model directory or ModelScope model id '
+                                                     '(default: the model shipped with this package)')
+    parser.add_argument('--device', default='cpu', help='cpu or cuda (default: cpu)')
+    parser.set_defaults(run=run_serve)
+    return parser
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """The ``serve`` subcommand: serve until interrupted, return 0."""
+    serve(args.model, args.host, args.port, args.device)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == 'localhost'

@@ -1,0 +1,199 @@
+// The demo page: send an audio file to /api/denoise and show what comes back.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const MODEL_RATE = 16000;
+let config = {max_upload_bytes: 10 * 1024 * 1024, example: null};
+let recorder = null;
+let objectUrls = [];
+let busy = false;
+
+async function init() {
+  config = await (await fetch('/api/config')).json();
+  $('limit').textContent = `${megabytes(config.max_upload_bytes)} MB and ${(config.max_seconds / 60).toFixed(1)} min`;
+  $('example').hidden = !config.example;
+  $('file').addEventListener('change', () => {
+    const file = $('file').files[0];
+    $('file').value = '';
+    if (file) submit(file, file.name);
+  });
+  $('example').addEventListener('click', useExample);
+  $('record').addEventListener('click', toggleRecording);
+  document.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    document.body.classList.add('dragging');
+  });
+  document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+  document.addEventListener('drop', (event) => {
+    event.preventDefault();
+    document.body.classList.remove('dragging');
+    const file = event.dataTransfer.files[0];
+    if (file) submit(file, file.name);
+  });
+}
+
+async function useExample() {
+  const response = await fetch(config.example);
+  if (!response.ok) return showError(`cannot load the example (HTTP ${response.status})`);
+  submit(await response.blob(), config.example.split('/').pop());
+}
+
+async function submit(blob, name) {
+  if (busy) return;
+  reset();
+  if (blob.size > config.max_upload_bytes) {
+    return showError(`the file is ${megabytes(blob.size)} MB; the limit is ${megabytes(config.max_upload_bytes)} MB`);
+  }
+  setBusy(true);
+  $('results').hidden = false;
+  $('input-name').textContent = `(${name})`;
+  $('input-audio').src = track(blob);
+  const started = performance.now();
+  const tick = () => { $('status').textContent = `Denoising ${name}… ${elapsed(started)} s`; };
+  tick();
+  const timer = setInterval(tick, 250);
+  try {
+    showResult(await denoise(blob), name, started);
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    clearInterval(timer);
+    setBusy(false);
+  }
+}
+
+async function denoise(blob) {
+  let response;
+  try {
+    response = await fetch('/api/denoise', {
+      method: 'POST', body: blob, headers: {'Content-Type': blob.type || 'application/octet-stream'}});
+  } catch (error) {
+    throw new Error(`cannot reach the server: ${error.message}`);
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.error || `the server answered HTTP ${response.status}`);
+  return answer;
+}
+
+function showResult(answer, name, started) {
+  const wav = fromBase64(answer.enhanced_wav, 'audio/wav');
+  const enhanced = track(wav);
+  $('enhanced-audio').src = enhanced;
+  $('download').href = enhanced;
+  $('download').download = `${name.replace(/\.[^.]*$/, '')}_enhanced.wav`;
+  $('download').textContent = `Download the enhanced WAV (${Math.round(wav.size / 1024)} KB)`;
+  $('input-spectrogram').src = `data:image/png;base64,${answer.input_spectrogram}`;
+  $('enhanced-spectrogram').src = `data:image/png;base64,${answer.enhanced_spectrogram}`;
+  for (const id of ['enhanced-audio', 'download', 'input-spectrogram', 'enhanced-spectrogram']) $(id).hidden = false;
+  const rtf = answer.processing_seconds / answer.audio_seconds;
+  const queued = answer.queued_seconds >= 0.1 ? `, after ${answer.queued_seconds.toFixed(1)} s in the queue` : '';
+  $('timing').textContent = `Denoised ${answer.audio_seconds.toFixed(1)} s of audio in ` +
+    `${answer.processing_seconds.toFixed(2)} s (real-time factor ${rtf.toFixed(2)})${queued}; ` +
+    `${elapsed(started)} s in all, upload and download included.`;
+  $('status').textContent = 'Done.';
+}
+
+async function toggleRecording() {
+  if (recorder) return recorder.stop();
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    return showError('recording needs microphone access, which browsers give only to secure pages ' +
+                     '(https, or plain http on 127.0.0.1 or localhost)');
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({audio: true});
+  } catch (error) {
+    return showError(`no microphone: ${error.message}`);
+  }
+  const chunks = [];
+  recorder = new MediaRecorder(stream);
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  recorder.onstop = async () => {
+    stream.getTracks().forEach((trackOfStream) => trackOfStream.stop());
+    recorder = null;
+    $('record').textContent = 'Record';
+    $('record').classList.remove('recording');
+    try {
+      submit(await toWav(new Blob(chunks, {type: chunks[0] && chunks[0].type})), 'recording.wav');
+    } catch (error) {
+      showError(`cannot read the recording: ${error.message}`);
+    }
+  };
+  reset();
+  recorder.start();
+  $('record').textContent = 'Stop recording';
+  $('record').classList.add('recording');
+  $('status').textContent = 'Recording… press "Stop recording" when done.';
+}
+
+// Browsers record WebM/Ogg Opus; decode it here and send 16 kHz mono WAV, which any server reads.
+async function toWav(blob) {
+  const context = new AudioContext();
+  const decoded = await context.decodeAudioData(await blob.arrayBuffer());
+  await context.close();
+  const offline = new OfflineAudioContext(1, Math.ceil(decoded.duration * MODEL_RATE), MODEL_RATE);
+  const source = offline.createBufferSource();
+  source.buffer = decoded;
+  source.connect(offline.destination);
+  source.start();
+  return encodeWav((await offline.startRendering()).getChannelData(0), MODEL_RATE);
+}
+
+function encodeWav(samples, rate) {
+  const view = new DataView(new ArrayBuffer(44 + 2 * samples.length));
+  const text = (offset, value) => [...value].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
+  text(0, 'RIFF');
+  view.setUint32(4, 36 + 2 * samples.length, true);
+  text(8, 'WAVEfmt ');
+  view.setUint32(16, 16, true);  // fmt chunk size
+  view.setUint16(20, 1, true);  // PCM
+  view.setUint16(22, 1, true);  // mono
+  view.setUint32(24, rate, true);
+  view.setUint32(28, 2 * rate, true);  // bytes per second
+  view.setUint16(32, 2, true);  // bytes per frame
+  view.setUint16(34, 16, true);  // bits per sample
+  text(36, 'data');
+  view.setUint32(40, 2 * samples.length, true);
+  samples.forEach((x, i) => view.setInt16(44 + 2 * i, Math.max(-32768, Math.min(32767, Math.round(x * 32768))), true));
+  return new Blob([view], {type: 'audio/wav'});
+}
+
+function fromBase64(text, type) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return new Blob([bytes], {type});
+}
+
+function track(blob) {
+  const url = URL.createObjectURL(blob);
+  objectUrls.push(url);
+  return url;
+}
+
+function reset() {
+  objectUrls.forEach((url) => URL.revokeObjectURL(url));
+  objectUrls = [];
+  $('error').hidden = true;
+  $('results').hidden = true;
+  $('timing').textContent = '';
+  $('status').textContent = '';
+  for (const id of ['enhanced-audio', 'download', 'input-spectrogram', 'enhanced-spectrogram']) $(id).hidden = true;
+}
+
+function setBusy(value) {
+  busy = value;
+  for (const id of ['file', 'record', 'example']) $(id).disabled = value;
+  $('drop').classList.toggle('disabled', value);
+}
+
+function showError(message) {
+  $('error').textContent = message;
+  $('error').hidden = false;
+  $('status').textContent = '';
+}
+
+const megabytes = (bytes) => (bytes / 2 ** 20).toFixed(bytes % 2 ** 20 ? 1 : 0);
+const elapsed = (started) => ((performance.now() - started) / 1000).toFixed(1);
+
+init().catch((error) => showError(`cannot start the page: ${error.message}`));
