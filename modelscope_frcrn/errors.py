@@ -26,6 +26,20 @@ class EmptyAudioError(AudioInputError):
     """The input decodes to zero samples."""
 
 
+class AudioTooShortError(AudioInputError):
+    """The input is shorter than one STFT analysis frame (40 ms), too short to enhance."""
+
+
+class AudioLayoutError(AudioInputError):
+    """The input's channel layout is not one we can enhance (e.g. an array that is ``[C, T]``
+    where ``[T, C]`` is expected, which would read as thousands of channels)."""
+
+
+class AudioOutputError(FRCRNError, ValueError):
+    """An output cannot be written as asked: its format is unknown, it would replace an
+    input, or it exists and overwriting was not allowed."""
+
+
 class ModelNotAvailableError(FRCRNError, FileNotFoundError):
     """A model id could be resolved neither from the local cache nor from the hub."""
 

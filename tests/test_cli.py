@@ -1,5 +1,6 @@
-"""The command line: ``modelscope-frcrn denoise`` in-process through ``main(argv)``, and
-``python -m modelscope_frcrn`` once in a subprocess."""
+"""The command line: ``modelscope-frcrn denoise`` on single files in-process through
+``main(argv)``, and ``python -m modelscope_frcrn`` once in a subprocess. Folders, globs and
+batch behaviour: tests/inference/test_batch.py."""
 import subprocess
 import sys
 
@@ -63,34 +64,55 @@ def test_default_output_name(noisy, identity_model_dir, capsys):
     assert str(expected) in capsys.readouterr().out
 
 
-def test_stereo_44k_input_gives_16k_mono_output(tmp_path, identity_model_dir):
+def stereo_44k(tmp_path):
     t = np.arange(22050) / 44100
     stereo = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), 0.1 * np.sin(2 * np.pi * 440 * t)],
                       axis=1).astype(np.float32)
-    source = write_wav(tmp_path / 'stereo44k.wav', stereo, 44100, subtype='FLOAT')
-    output = tmp_path / 'mono16k.wav'
+    return write_wav(tmp_path / 'stereo44k.wav', stereo, 44100, subtype='FLOAT')
+
+
+def test_stereo_44k_input_keeps_its_format(tmp_path, identity_model_dir):
+    source = stereo_44k(tmp_path)
+    output = tmp_path / 'enhanced.wav'
 
     code = main(['denoise', str(source), '-o', str(output), '--model', str(identity_model_dir)])
 
     assert code == 0
     info = sf.info(str(output))
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 2, 22050, 'FLOAT')
+    written, _ = sf.read(str(output), dtype='float64')
+    middle = written[1000:-1000]
+    assert np.abs(middle).max(axis=0) == pytest.approx([0.3, 0.1], rel=0.01)
+
+
+def test_stereo_44k_input_to_16k_mono(tmp_path, identity_model_dir):
+    source = stereo_44k(tmp_path)
+    output = tmp_path / 'mono16k.wav'
+
+    code = main(['denoise', str(source), '-o', str(output), '--model', str(identity_model_dir),
+                 '--sample-rate', '16000', '--mono'])
+
+    assert code == 0
+    info = sf.info(str(output))
     assert (info.samplerate, info.channels) == (16000, 1)
-    assert abs(info.frames - round(22050 * 16000 / 44100)) <= 1
+    assert info.frames == round(22050 * 16000 / 44100)
     written, _ = sf.read(str(output), dtype='float64')
     # the identity model's output is the channel mean, 0.2 * sine, at the input level
     middle = written[1000:-1000]
     assert np.abs(middle).max() == pytest.approx(0.2, rel=0.01)
 
 
-def test_existing_output_is_refused_without_overwrite(noisy, tmp_path, identity_model_dir,
+def test_existing_output_is_skipped_without_overwrite(noisy, tmp_path, identity_model_dir,
                                                       capsys):
     output = tmp_path / 'taken.wav'
     output.write_bytes(b'keep me')
 
     code = main(['denoise', str(noisy), '-o', str(output), '--model', str(identity_model_dir)])
 
-    assert code == 1
-    assert_one_line_error(capsys.readouterr().err, str(output), '--overwrite')
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert '1 skipped' in out and '--overwrite' in out
+    assert error_lines(err) == []
     assert output.read_bytes() == b'keep me'
 
 
@@ -127,7 +149,7 @@ def test_missing_input(tmp_path, identity_model_dir, capsys):
     code = main(['denoise', str(missing), '-o', str(output), '--model', str(identity_model_dir)])
 
     assert code == 1
-    assert_one_line_error(capsys.readouterr().err, str(missing), 'not found')
+    assert_one_line_error(capsys.readouterr().err, str(missing), 'no such file')
     assert not output.exists()
 
 

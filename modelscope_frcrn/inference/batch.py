@@ -1,0 +1,294 @@
+"""The ``denoise`` command: files, folders and globs in; outputs written beside or under ``-o``.
+
+Planning (which input goes to which output) is separate from running, so the
+rules are easy to test: a folder keeps its relative layout under the output
+folder, an existing output is skipped unless overwriting (an interrupted run
+resumes), an output never replaces an input, and one bad file is reported and
+skipped while the rest are processed.
+"""
+import argparse
+import glob
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from tqdm import tqdm
+
+from ..errors import FRCRNError
+from .chunking import DEFAULT_CHUNK_SECONDS
+from .denoiser import KEEP, Denoiser
+
+#: Extensions picked up inside folders (libsndfile's, plus FFmpeg's when installed).
+AUDIO_EXTENSIONS = {'.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.aifc',
+                    '.caf', '.w64', '.rf64', '.au', '.snd', '.m4a', '.aac', '.wma', '.webm', '.mka'}
+#: Inputs only FFmpeg decodes; their outputs are written as WAV.
+WAV_OUTPUT_EXTENSIONS = {'.m4a', '.aac', '.wma', '.webm', '.mka'}
+OUTPUT_SUFFIX = '_enhanced'
+
+
+@dataclass(frozen=True)
+class Job:
+    input: str
+    output: str
+
+
+@dataclass
+class Plan:
+    jobs: List[Job] = field(default_factory=list)
+    #: (path, reason) for inputs that cannot become jobs
+    problems: List[Tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        text = f'{self.done} denoised, {self.skipped} skipped, {self.failed} failed'
+        if self.skipped:
+            text += ' (skipped: output exists; --overwrite redoes them)'
+        return text
+
+
+def plan_jobs(inputs: Sequence[str], output: Optional[str] = None) -> Plan:
+    """Map input files, folders and globs to output paths.
+
+    - one input file with ``output`` not a folder: ``output`` is the file to write;
+    - otherwise ``output`` is a folder: a folder's files keep their path relative
+      to it, a glob's relative to its fixed leading folder, files their name;
+    - without ``output``: ``<stem>_enhanced<ext>`` beside a file, and a folder or glob
+      ``D`` goes to ``D_enhanced/``.
+    Inputs FFmpeg alone decodes get a ``.wav`` output. An output that is an input,
+    or two inputs with the same output, become problems.
+    """
+    plan = Plan()
+    sources = [(path, _expand(path, output, plan)) for path in inputs]
+    to_folder = output is not None and (len(inputs) > 1 or os.path.isdir(output)
+                                        or output.endswith(os.sep) or not os.path.isfile(inputs[0]))
+    for path, (root, files) in sources:
+        for file in files:
+            plan.jobs.append(Job(file, _output_path(path, root, file, output, to_folder)))
+    _drop_conflicts(plan, {os.path.realpath(path) for _, (_, files) in sources for path in files})
+    return plan
+
+
+def run_jobs(jobs: Sequence[Job], make_denoiser: Callable[[], Denoiser], overwrite: bool = False,
+             sample_rate=KEEP, mono: bool = False, progress: bool = True) -> Summary:
+    """Denoise every job, reporting failures on stderr one line each; the model is built
+    (``make_denoiser``) only if some job needs it."""
+    summary = Summary()
+    denoiser = None
+    for job in tqdm(jobs, unit='file', disable=not progress or len(jobs) < 2):
+        if os.path.exists(job.output) and not overwrite:
+            summary.skipped += 1
+            continue
+        denoiser = denoiser or make_denoiser()  # a model problem ends the whole run
+        try:
+            with ChunkProgress(os.path.basename(job.input), progress) as chunks:
+                denoiser.denoise_file(job.input, job.output, sample_rate, mono, chunks.start)
+            summary.done += 1
+        except (FRCRNError, OSError) as error:
+            report_problem(job.input, str(error))
+            summary.failed += 1
+    return summary
+
+
+class ChunkProgress:
+    """A progress bar over one file's chunks, shown when there are several."""
+
+    def __init__(self, name: str, enabled: bool):
+        self.name, self.enabled, self.bar = name, enabled, None
+
+    def start(self, total: int) -> Callable[[], None]:
+        self.bar = tqdm(total=total, desc=self.name, unit='chunk', leave=False,
+                        disable=not self.enabled or total < 2)
+        return self.bar.update
+
+    def __enter__(self) -> 'ChunkProgress':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def report_problem(path: str, reason: str) -> None:
+    """One line on stderr naming the file and the reason."""
+    message = reason if path in reason else f'{path}: {reason}'
+    tqdm.write(f'modelscope-frcrn: error: {message}', file=sys.stderr)
+
+
+def _expand(path: str, output: Optional[str], plan: Plan) -> Tuple[str, List[str]]:
+    """(root the relative layout starts from, files) for one input argument."""
+    if os.path.isdir(path):
+        return path, _audio_files_under(path, exclude=output)
+    if os.path.exists(path):
+        return os.path.dirname(path), [path]
+    if glob.has_magic(path):
+        matches = sorted(glob.glob(path, recursive=True))
+        files = [match for match in matches if os.path.isfile(match)]
+        for folder in (match for match in matches if os.path.isdir(match)):
+            files += _audio_files_under(folder, exclude=output)
+        if not files:
+            plan.problems.append((path, 'no file matches this pattern'))
+        return _fixed_prefix(path), files
+    plan.problems.append((path, 'no such file or folder'))
+    return '', []
+
+
+def _audio_files_under(folder: str, exclude: Optional[str]) -> List[str]:
+    """Audio files in ``folder`` and below, sorted, leaving out the output folder."""
+    skip = os.path.realpath(exclude) if exclude else None
+    found = []
+    for directory, subdirectories, names in os.walk(folder):
+        subdirectories[:] = sorted(name for name in subdirectories
+                                   if os.path.realpath(os.path.join(directory, name)) != skip)
+        found += [os.path.join(directory, name) for name in sorted(names)
+                  if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
+    return found
+
+
+def _fixed_prefix(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard: ``a/b/*/c.wav`` -> ``a/b``."""
+    parts = pattern.split(os.sep)
+    first_wildcard = next(index for index, part in enumerate(parts) if glob.has_magic(part))
+    return os.sep.join(parts[:first_wildcard])
+
+
+def _output_path(argument: str, root: str, file: str, output: Optional[str],
+                 to_folder: bool) -> str:
+    stem, extension = os.path.splitext(file)
+    extension = '.wav' if extension.lower() in WAV_OUTPUT_EXTENSIONS else extension
+    if output is not None and not to_folder:
+        return output
+    if output is not None:
+        return os.path.join(output, os.path.splitext(os.path.relpath(file, root or '.'))[0]
+                            + extension)
+    if os.path.isfile(argument):
+        return stem + OUTPUT_SUFFIX + extension
+    folder = root.rstrip(os.sep) or '.'
+    relative = os.path.splitext(os.path.relpath(file, folder))[0] + extension
+    return os.path.join(os.path.abspath(folder) + OUTPUT_SUFFIX, relative)
+
+
+def _drop_conflicts(plan: Plan, input_paths: set) -> None:
+    kept, seen = [], {}
+    for job in plan.jobs:
+        target = os.path.realpath(job.output)
+        if target in input_paths:
+            plan.problems.append((job.input, f'refusing to write the output onto an input '
+                                             f'file ({job.output})'))
+        elif target in seen:
+            plan.problems.append((job.input, f'same output {job.output} as {seen[target]}'))
+        else:
+            seen[target] = job.input
+            kept.append(job)
+    plan.jobs = kept
+
+
+DENOISE_DESCRIPTION = """\
+Remove background noise from speech recordings with FRCRN.
+
+Inputs can be audio files (WAV, FLAC, OGG/Opus, MP3, AIFF...; M4A/AAC/WMA/WebM when
+FFmpeg is installed), folders (searched recursively) or quoted glob patterns
+such as 'calls/**/*.wav'. Any sample rate and channel count: every channel is
+enhanced, and the output keeps the input's rate, channels, loudness and sample
+format unless --sample-rate/--mono say otherwise. Long recordings are processed
+in cross-faded chunks, so memory does not grow with length.
+
+Outputs: one file with -o FILE is written there; otherwise -o names a folder
+(folders keep their layout under it). Without -o, a file's output goes beside
+it as NAME_enhanced.EXT and a folder's into FOLDER_enhanced/. Existing outputs
+are skipped, so an interrupted run resumes; --overwrite redoes them. Inputs are
+never overwritten; outputs are written atomically (no partial files).
+"""
+
+DENOISE_EXAMPLES = """\
+examples:
+  modelscope-frcrn denoise noisy.wav                      # -> noisy_enhanced.wav
+  modelscope-frcrn denoise noisy.mp3 -o clean.flac
+  modelscope-frcrn denoise recordings/ -o enhanced/ --threads 4
+  modelscope-frcrn denoise 'calls/*.wav' --sample-rate 16000 --mono
+
+exit status: 0 when every file was denoised or skipped, 1 when any failed
+(each failure is reported on one line; the others are still processed).
+"""
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``denoise`` subcommand to ``subparsers`` (``ArgumentParser.add_subparsers()``)."""
+    parser = subparsers.add_parser(
+        'denoise', help='remove noise from speech recordings (files, folders, globs)',
+        description=DENOISE_DESCRIPTION, epilog=DENOISE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('inputs', nargs='+', metavar='IN',
+                        help='audio file, folder or quoted glob pattern')
+    parser.add_argument('-o', '--output', metavar='OUT',
+                        help='output file (one input file) or folder (see above)')
+    parser.add_argument('--model', metavar='DIR_OR_ID',
+                        help='model directory or ModelScope model id '
+                             '(default: the model shipped with this package)')
+    parser.add_argument('--device', default='cpu', help='cpu, cuda or cuda:N (default: cpu)')
+    parser.add_argument('--threads', type=_positive_int, metavar='N',
+                        help='CPU threads for the network (default: PyTorch\'s choice)')
+    parser.add_argument('--chunk-seconds', type=_positive_float, default=DEFAULT_CHUNK_SECONDS,
+                        metavar='S', help='length of the cross-faded pieces long recordings '
+                                          f'are processed in (default: {DEFAULT_CHUNK_SECONDS:g})')
+    parser.add_argument('--sample-rate', default=KEEP, type=_sample_rate, metavar='keep|HZ',
+                        help="output sample rate: 'keep' the input's (default) or a rate such "
+                             'as 16000 (the model\'s own)')
+    parser.add_argument('--mono', action='store_true',
+                        help='mix the enhanced channels down to one')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace outputs that already exist (default: skip them)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    parser.set_defaults(run=run_denoise)
+    return parser
+
+
+def run_denoise(args: argparse.Namespace) -> int:
+    """The ``denoise`` subcommand; returns the exit code."""
+    plan = plan_jobs(args.inputs, args.output)
+    for path, reason in plan.problems:
+        report_problem(path, reason)
+    summary = run_jobs(plan.jobs, lambda: _build_denoiser(args), overwrite=args.overwrite,
+                       sample_rate=args.sample_rate, mono=args.mono, progress=not args.quiet)
+    summary.failed += len(plan.problems)
+    if len(plan.jobs) == 1 and summary.done == 1 and not plan.problems:
+        print(f'wrote {plan.jobs[0].output}')
+    else:
+        print(summary)
+    return 1 if summary.failed else 0
+
+
+def _build_denoiser(args: argparse.Namespace) -> Denoiser:
+    import torch
+
+    from .backends import build_enhancer
+    from .loading import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return Denoiser(build_enhancer(load_model(args.model), device=args.device),
+                    chunk_seconds=args.chunk_seconds)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'must be a positive integer, got {text}')
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f'must be a positive number, got {text}')
+    return value
+
+
+def _sample_rate(text: str):
+    return KEEP if text == KEEP else _positive_int(text)
