@@ -15,9 +15,11 @@ import soxr
 
 from ..atomic import write_atomically
 from ..errors import (AudioDecodeError, AudioFileNotFoundError, AudioInputError,
-                      AudioTypeError, EmptyAudioError)
+                      AudioLayoutError, AudioTypeError, EmptyAudioError)
 
 MODEL_SAMPLE_RATE = 16000
+#: More channels than this is taken as a layout mistake, not a recording.
+MAX_CHANNELS = 64
 URL_TIMEOUT_S = 30
 
 AudioSource = Union[str, os.PathLike, bytes, np.ndarray]
@@ -133,6 +135,9 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 def _checked(samples: np.ndarray, origin: str) -> np.ndarray:
     if samples.shape[0] == 0:
         raise EmptyAudioError(f'{origin} has no channels')
+    if samples.shape[0] > MAX_CHANNELS:
+        raise AudioLayoutError(f'{origin} has {samples.shape[0]} channels; up to {MAX_CHANNELS} '
+                               f'are supported (arrays must be [T] or [T, C], samples first)')
     if samples.shape[-1] == 0:
         raise EmptyAudioError(f'{origin} contains no samples')
     if not np.isfinite(samples).all():

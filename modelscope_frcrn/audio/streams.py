@@ -18,10 +18,9 @@ import soxr
 
 from ..errors import (AudioDecodeError, AudioFileNotFoundError, AudioInputError,
                       AudioLayoutError, AudioOutputError, EmptyAudioError)
+from .io import MAX_CHANNELS
 
 BLOCK_SECONDS = 1.0
-#: More channels than this is taken as a layout mistake, not a recording.
-MAX_CHANNELS = 64
 #: Integer subtypes too coarse for an enhanced output are written as 16-bit.
 _UPGRADED_SUBTYPES = {'PCM_S8': 'PCM_16', 'PCM_U8': 'PCM_16', 'ULAW': 'PCM_16', 'ALAW': 'PCM_16',
                       'IMA_ADPCM': 'PCM_16', 'MS_ADPCM': 'PCM_16', 'G721_32': 'PCM_16',

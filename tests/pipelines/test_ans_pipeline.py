@@ -17,6 +17,9 @@ from modelscope_frcrn.errors import (
     AudioDecodeError,
     AudioFileNotFoundError,
     AudioInputError,
+    AudioLayoutError,
+    AudioOutputError,
+    AudioTooShortError,
     AudioTypeError,
     EmptyAudioError,
     WeightsNotFoundError,
@@ -349,3 +352,59 @@ def test_model_dir_without_weights_is_refused(weightless_model_dir):
         build(weightless_model_dir)
     assert str(weightless_model_dir) in str(info.value)
     assert isinstance(info.value, FileNotFoundError)
+
+
+# ----------------------------------------------------------------------------- call options
+
+def test_keep_rate_and_channels(identity_ans, tmp_path):
+    left, right = tone(300.0, 0.5, 44100, 0.3), tone(500.0, 0.5, 44100, 0.1)
+    path = write_wav(tmp_path / 'stereo.wav', np.stack([left, right], axis=1), 44100,
+                     subtype='FLOAT')
+    output = tmp_path / 'kept.wav'
+
+    result = identity_ans(str(path), sample_rate='keep', mono=False, output_path=str(output))
+
+    assert (result['sample_rate'], result['channels']) == (44100, 2)
+    interleaved = pcm(result).reshape(-1, 2)
+    assert interleaved.shape == (left.size, 2)
+    for channel, reference in enumerate((left, right)):  # below 8 kHz: survives 16 kHz
+        assert snr_db(as_int16_units(reference)[200:-200], interleaved[200:-200, channel]) > 40
+    written, rate = sf.read(str(output), dtype='int16')
+    assert rate == 44100
+    np.testing.assert_array_equal(written, interleaved)
+
+
+def test_default_result_is_the_model_card_contract(identity_ans, tmp_path):
+    stereo = np.stack([tone(300.0, 0.5, 44100), tone(500.0, 0.5, 44100)], axis=1)
+    path = write_wav(tmp_path / 'stereo.wav', stereo, 44100, subtype='FLOAT')
+
+    result = identity_ans(str(path))
+
+    assert (result['sample_rate'], result['channels']) == (16000, 1)
+    assert pcm(result).size == round(stereo.shape[0] * 16000 / 44100)
+
+
+def test_chunked_pipeline_equals_one_pass_for_the_identity(identity_model_dir):
+    chunked = pipeline(Tasks.acoustic_noise_suppression, model=str(identity_model_dir),
+                       chunk_seconds=1.0)
+    signal = noise(16000 * 5 + 123, seed=9)
+
+    out = pcm(chunked(signal))
+
+    assert out.size == signal.size
+    assert np.abs(out - as_int16_units(signal)).max() <= MAX_INT16_ERROR
+
+
+def test_input_shorter_than_one_frame_is_refused(identity_ans):
+    with pytest.raises(AudioTooShortError, match='40 ms'):
+        identity_ans(noise(639))
+
+
+def test_array_in_channels_first_layout_is_refused(identity_ans):
+    with pytest.raises(AudioLayoutError, match=r'\[T, C\]'):
+        identity_ans(np.zeros((2, 48000), np.float32))
+
+
+def test_bad_output_rate_is_refused(identity_ans):
+    with pytest.raises(AudioOutputError, match='sample rate'):
+        identity_ans(noise(8000), sample_rate='high')

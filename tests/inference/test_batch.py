@@ -1,0 +1,215 @@
+"""``modelscope-frcrn denoise`` over files, folders and globs: where outputs go, resuming,
+one bad file among good ones, progress, help."""
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from modelscope_frcrn.cli import main
+from modelscope_frcrn.inference.batch import plan_jobs
+
+
+def touch_audio(path, seconds: float = 0.5, rate: int = 16000, channels: int = 1):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(len(str(path)))
+    sf.write(str(path), (0.1 * rng.standard_normal((int(seconds * rate), channels))), rate)
+    return path
+
+
+@pytest.fixture
+def recordings(tmp_path):
+    """recordings/{a.wav, b.flac, sub/c.wav, notes.txt}"""
+    root = tmp_path / 'recordings'
+    for name in ('a.wav', 'b.flac', 'sub/c.wav'):
+        touch_audio(root / name)
+    (root / 'notes.txt').write_text('not audio')
+    return root
+
+
+def pairs(plan, base):
+    return sorted((os.path.relpath(job.input, base), os.path.relpath(job.output, base))
+                  for job in plan.jobs)
+
+
+# ----------------------------------------------------------------------------- planning
+
+def test_folder_keeps_its_layout_under_the_output_folder(recordings, tmp_path):
+    plan = plan_jobs([str(recordings)], str(tmp_path / 'out'))
+
+    assert pairs(plan, tmp_path) == [('recordings/a.wav', 'out/a.wav'),
+                                     ('recordings/b.flac', 'out/b.flac'),
+                                     ('recordings/sub/c.wav', 'out/sub/c.wav')]
+    assert plan.problems == []
+
+
+def test_folder_without_output_goes_to_a_sibling_folder(recordings, tmp_path):
+    plan = plan_jobs([str(recordings)])
+
+    assert ('recordings/sub/c.wav', 'recordings_enhanced/sub/c.wav') in pairs(plan, tmp_path)
+
+
+def test_file_without_output_goes_beside_it(recordings, tmp_path):
+    plan = plan_jobs([str(recordings / 'b.flac')])
+
+    assert pairs(plan, tmp_path) == [('recordings/b.flac', 'recordings/b_enhanced.flac')]
+
+
+def test_single_file_output_is_a_file_unless_it_is_a_folder(recordings, tmp_path):
+    assert pairs(plan_jobs([str(recordings / 'a.wav')], str(tmp_path / 'x.flac')), tmp_path) == \
+        [('recordings/a.wav', 'x.flac')]
+    (tmp_path / 'existing').mkdir()
+    assert pairs(plan_jobs([str(recordings / 'a.wav')], str(tmp_path / 'existing')), tmp_path) \
+        == [('recordings/a.wav', 'existing/a.wav')]
+
+
+def test_glob_is_relative_to_its_fixed_folder(recordings, tmp_path):
+    plan = plan_jobs([str(recordings) + '/**/*.wav'], str(tmp_path / 'out'))
+
+    assert pairs(plan, tmp_path) == [('recordings/a.wav', 'out/a.wav'),
+                                     ('recordings/sub/c.wav', 'out/sub/c.wav')]
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_again(recordings):
+    touch_audio(recordings / 'enhanced' / 'a.wav')  # a previous run's output
+
+    plan = plan_jobs([str(recordings)], str(recordings / 'enhanced'))
+
+    assert all('enhanced' not in os.path.relpath(job.input, recordings) for job in plan.jobs)
+    assert len(plan.jobs) == 3
+
+
+def test_outputs_that_would_replace_inputs_are_refused(recordings):
+    plan = plan_jobs([str(recordings)], str(recordings))
+
+    assert plan.jobs == []
+    assert len(plan.problems) == 3
+    assert all('onto an input' in reason for _, reason in plan.problems)
+
+
+def test_missing_inputs_and_empty_globs_are_problems(tmp_path):
+    plan = plan_jobs([str(tmp_path / 'nothing.wav'), str(tmp_path / '*.mp3')], str(tmp_path / 'o'))
+
+    assert plan.jobs == []
+    assert [reason for _, reason in plan.problems] == ['no such file or folder',
+                                                       'no file matches this pattern']
+
+
+def test_ffmpeg_only_inputs_get_a_wav_output(tmp_path):
+    (tmp_path / 'talk.m4a').write_bytes(b'...')
+
+    plan = plan_jobs([str(tmp_path / 'talk.m4a')])
+
+    assert plan.jobs[0].output == str(tmp_path / 'talk_enhanced.wav')
+
+
+def test_two_inputs_with_the_same_output_name(tmp_path):
+    first, second = touch_audio(tmp_path / 'x' / 'a.wav'), touch_audio(tmp_path / 'y' / 'a.wav')
+
+    plan = plan_jobs([str(first), str(second)], str(tmp_path / 'out'))
+
+    assert len(plan.jobs) == 1
+    assert 'same output' in plan.problems[0][1]
+
+
+# ----------------------------------------------------------------------------- running
+
+def run_cli(capsys, *args):
+    code = main(['denoise', *map(str, args)])
+    out, err = capsys.readouterr()
+    assert 'Traceback' not in err
+    return code, out, err
+
+
+def error_lines(err):
+    return [line for line in err.splitlines() if 'modelscope-frcrn: error:' in line]
+
+
+def test_one_bad_file_is_reported_and_the_rest_processed(recordings, tmp_path, capsys,
+                                                         identity_model_dir):
+    (recordings / 'sub' / 'broken.wav').write_text('definitely not a wav file\n' * 10)
+    out_dir = tmp_path / 'out'
+
+    code, out, err = run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)
+
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1 and 'broken.wav' in lines[0] and 'decode' in lines[0]
+    assert '3 denoised, 0 skipped, 1 failed' in out
+    for name in ('a.wav', 'b.flac', 'sub/c.wav'):
+        assert sf.info(str(out_dir / name)).frames == sf.info(str(recordings / name)).frames
+    assert not (out_dir / 'sub' / 'broken.wav').exists()
+
+
+def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(recordings, tmp_path, capsys,
+                                                                identity_model_dir):
+    out_dir = tmp_path / 'out'
+    assert run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)[0] == 0
+    (out_dir / 'a.wav').unlink()  # as if the first run was interrupted before a.wav
+    stamps = {name: os.stat(out_dir / name).st_mtime_ns for name in ('b.flac', 'sub/c.wav')}
+
+    code, out, _ = run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)
+
+    assert code == 0 and '1 denoised, 2 skipped, 0 failed' in out
+    assert (out_dir / 'a.wav').exists()
+    assert stamps == {name: os.stat(out_dir / name).st_mtime_ns for name in stamps}
+
+    code, out, _ = run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir,
+                           '--overwrite')
+
+    assert code == 0 and '3 denoised, 0 skipped' in out
+    assert all(os.stat(out_dir / name).st_mtime_ns != stamps[name] for name in stamps)
+
+
+def test_skipped_files_do_not_load_the_model(recordings, tmp_path, capsys):
+    """A finished run resumes instantly: nothing to do, no model needed (this one is absent)."""
+    out_dir = tmp_path / 'out'
+    for name in ('a.wav', 'b.flac', 'sub/c.wav'):
+        touch_audio(out_dir / name)
+
+    code, out, _ = run_cli(capsys, recordings, '-o', out_dir, '--model', tmp_path / 'no_model')
+
+    assert code == 0 and '3 skipped' in out
+
+
+def test_progress_bars_over_files_and_chunks(tmp_path, capsys, identity_model_dir):
+    touch_audio(tmp_path / 'in' / 'short.wav')
+    touch_audio(tmp_path / 'in' / 'long.wav', seconds=6.0)
+
+    code, _, err = run_cli(capsys, tmp_path / 'in', '-o', tmp_path / 'out', '--model',
+                           identity_model_dir, '--chunk-seconds', '2')
+
+    assert code == 0
+    assert '2/2' in err and 'file' in err  # the bar over files
+    assert 'chunk' in err  # the bar over the long file's chunks
+
+
+def test_quiet_has_no_progress_bars(tmp_path, capsys, identity_model_dir):
+    touch_audio(tmp_path / 'in' / 'one.wav')
+    touch_audio(tmp_path / 'in' / 'two.wav')
+
+    code, _, err = run_cli(capsys, tmp_path / 'in', '-o', tmp_path / 'out', '--model',
+                           identity_model_dir, '--quiet')
+
+    assert code == 0 and '2/2' not in err
+
+
+def test_help_explains_inputs_outputs_and_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['denoise', '--help'])
+
+    text = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    for words in ('folder', 'glob', '--overwrite', '--sample-rate', '--mono', '--chunk-seconds',
+                  '--threads', '--device', '--model', 'exit status', 'atomically'):
+        assert words in text, words
+
+
+@pytest.mark.parametrize('option, value', [('--threads', '0'), ('--chunk-seconds', '-1'),
+                                           ('--sample-rate', 'fast')])
+def test_bad_option_values_are_usage_errors(option, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(['denoise', 'x.wav', option, value])
+
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
