@@ -6,7 +6,8 @@ by ``Denoiser.denoise_file`` in a fresh Python process that reports its own peak
 RSS (``ru_maxrss``) and wall time. Memory should stay flat as length grows.
 
     python benchmarks/long_memory.py                       # 10 s, 5 min, 30 min
-    python benchmarks/long_memory.py --durations 10 60 --threads 2
+    python benchmarks/long_memory.py --random-width 128 --durations 10 300 \
+        --json benchmarks/long_memory_width128.json        # the official model's size
 
 Prints a markdown table and writes ``benchmarks/long_memory.json``.
 """
@@ -56,6 +57,22 @@ def write_recording(path: Path, seconds: float, sample_rate: int, channels: int)
             remaining -= len(block)
 
 
+def random_model_dir(directory: Path, width: int) -> Path:
+    """The repository's configuration at ``width`` with random weights (speed and memory
+    do not depend on the weights' values)."""
+    import torch
+
+    from modelscope_frcrn.models import FRCRN
+
+    directory.mkdir(parents=True)
+    config = json.loads((HERE.parent / 'configuration.json').read_text())
+    config['model']['width'] = width
+    (directory / 'configuration.json').write_text(json.dumps(config))
+    torch.manual_seed(0)
+    torch.save(FRCRN(width=width).state_dict(), directory / 'pytorch_model.bin')
+    return directory
+
+
 def measure(seconds: float, args, workdir: Path) -> dict:
     source = workdir / f'noisy_{seconds:g}s.wav'
     write_recording(source, seconds, args.sample_rate, args.channels)
@@ -75,6 +92,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--durations', type=float, nargs='+', default=[10, 300, 1800])
     parser.add_argument('--model', default=None, help='model dir (default: the shipped model)')
+    parser.add_argument('--random-width', type=int, metavar='W',
+                        help='instead, random weights at this width (128: the official size)')
     parser.add_argument('--chunk-seconds', type=float, default=10.0)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--sample-rate', type=int, default=16000)
@@ -84,6 +103,8 @@ def main() -> None:
 
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
+        if args.random_width:
+            args.model = str(random_model_dir(Path(workdir) / 'model', args.random_width))
         for seconds in args.durations:
             rows.append(measure(seconds, args, Path(workdir)))
             print(f'{seconds:g} s done: {rows[-1]}', file=sys.stderr, flush=True)

@@ -96,16 +96,21 @@ def _fetch_url(url: str) -> bytes:
         raise AudioInputError(f'cannot download audio from {url}: {error}') from error
 
 
-def _read_file(path: str) -> bytes:
+def check_audio_file(path: str) -> None:
+    """Raise :class:`AudioFileNotFoundError` or :class:`EmptyAudioError` unless ``path`` is a
+    non-empty file."""
     if not os.path.exists(path):
         raise AudioFileNotFoundError(f'audio file not found: {path}')
     if os.path.isdir(path):
         raise AudioFileNotFoundError(f'expected an audio file but got a directory: {path}')
-    with open(path, 'rb') as stream:
-        data = stream.read()
-    if not data:
+    if os.path.getsize(path) == 0:
         raise EmptyAudioError(f'audio file is empty (0 bytes): {path}')
-    return data
+
+
+def _read_file(path: str) -> bytes:
+    check_audio_file(path)
+    with open(path, 'rb') as stream:
+        return stream.read()
 
 
 def _decode(data: bytes, origin: str) -> Tuple[np.ndarray, int]:

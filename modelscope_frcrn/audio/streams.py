@@ -16,9 +16,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ..errors import (AudioDecodeError, AudioFileNotFoundError, AudioInputError,
-                      AudioLayoutError, AudioOutputError, EmptyAudioError)
-from .io import MAX_CHANNELS
+from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, AudioOutputError,
+                      EmptyAudioError)
+from .io import MAX_CHANNELS, check_audio_file
 
 BLOCK_SECONDS = 1.0
 #: Integer subtypes too coarse for an enhanced output are written as 16-bit.
@@ -48,7 +48,7 @@ class AudioFileReader:
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        _check_file(self.path)
+        check_audio_file(self.path)
         self._decoded_dir: Optional[str] = None
         self._readable = self._readable_path()
         with sf.SoundFile(self._readable) as stream:
@@ -112,15 +112,6 @@ class AudioFileReader:
             raise AudioDecodeError(f'cannot decode {self.path} as audio (corrupt, or not audio): '
                                    f'libsndfile: {libsndfile_error}; FFmpeg: {reason}')
         return decoded
-
-
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise AudioFileNotFoundError(f'audio file not found: {path}')
-    if os.path.isdir(path):
-        raise AudioFileNotFoundError(f'expected an audio file but got a directory: {path}')
-    if os.path.getsize(path) == 0:
-        raise EmptyAudioError(f'audio file is empty (0 bytes): {path}')
 
 
 def output_format(path, source: AudioFormat, sample_rate: int, channels: int) -> AudioFormat:
