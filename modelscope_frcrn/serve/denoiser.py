@@ -4,11 +4,13 @@ Kept apart from HTTP so it can be tested and reused without a server.
 """
 import base64
 import io
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator
+from typing import Any, Callable, Dict, Iterator, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -62,15 +64,17 @@ class Denoiser:
     """Runs ``pipeline`` (the ModelScope ANS pipeline, or anything that maps 16 kHz mono
     float32 ``[T]`` to ``{'output_pcm': int16 bytes}``) on uploads, one at a time.
 
-    Requests wait in a queue of at most ``max_queued`` (see :meth:`queue_slot`);
-    only the one holding the model decodes, so memory is bounded by one
-    inference plus the raw bytes of the waiting uploads.
+    One worker thread decodes, denoises and renders every upload in turn, so
+    memory holds one inference (in one thread's heap, reused from request to
+    request) plus the raw bytes of the uploads waiting in a queue of at most
+    ``max_queued`` (see :meth:`queue_slot`).
     """
 
     def __init__(self, pipeline: Pipeline, max_queued: int = MAX_QUEUED):
         self.pipeline = pipeline
         self._slots = threading.BoundedSemaphore(max_queued)
-        self._model = threading.Lock()
+        self._jobs: 'queue.Queue[Tuple[Future, bytes, float]]' = queue.Queue()
+        threading.Thread(target=self._work, name='denoiser', daemon=True).start()
 
     @contextmanager
     def queue_slot(self) -> Iterator[None]:
@@ -84,23 +88,34 @@ class Denoiser:
             self._slots.release()
 
     def enhance(self, data: bytes) -> Enhancement:
-        """Denoise the audio file ``data`` and render both spectrograms.
+        """Denoise the audio file ``data`` and render both spectrograms (waits for its turn).
 
         Raises:
             RequestRejected: too large (413) or too long (413).
             AudioInputError: not decodable audio, empty, no samples, NaN samples.
         """
         check_upload(data)
-        arrived = time.perf_counter()
-        with self._model:
-            started = time.perf_counter()
-            noisy = decode_mono(data)
-            pcm = np.frombuffer(self.pipeline(noisy)[OutputKeys.OUTPUT_PCM], dtype='<i2')
-            processing = time.perf_counter() - started
-            input_png, enhanced_png = comparison_pngs(noisy, pcm / 32768.0)
-            return Enhancement(wav=wav_bytes(pcm), input_png=input_png, enhanced_png=enhanced_png,
-                               audio_seconds=noisy.size / MODEL_SAMPLE_RATE,
-                               processing_seconds=processing, queued_seconds=started - arrived)
+        result: Future = Future()
+        self._jobs.put((result, data, time.perf_counter()))
+        return result.result()
+
+    def _work(self) -> None:
+        while True:
+            result, data, arrived = self._jobs.get()
+            try:
+                result.set_result(self._enhance(data, arrived))
+            except Exception as error:  # handed to the waiting request
+                result.set_exception(error)
+
+    def _enhance(self, data: bytes, arrived: float) -> Enhancement:
+        started = time.perf_counter()
+        noisy = decode_mono(data)
+        pcm = np.frombuffer(self.pipeline(noisy)[OutputKeys.OUTPUT_PCM], dtype='<i2')
+        processing = time.perf_counter() - started
+        input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768)
+        return Enhancement(wav=wav_bytes(pcm), input_png=input_png, enhanced_png=enhanced_png,
+                           audio_seconds=noisy.size / MODEL_SAMPLE_RATE,
+                           processing_seconds=processing, queued_seconds=started - arrived)
 
 
 def check_upload(data: bytes) -> None:

@@ -26,6 +26,9 @@ STATIC_DIR = Path(__file__).parent / 'static'
 EXAMPLE_WAV = Path(__file__).resolve().parents[2] / 'examples' / 'speech_with_noise.wav'
 DENOISE_PATH = '/api/denoise'
 READ_TIMEOUT_S = 60
+#: the pipeline's chunk length: 5 s chunks keep a 10 MB upload within the widget's inference
+#: spec of 1000 MB (10 s chunks peak near 1.1 GB; see benchmarks/serve_memory.py)
+CHUNK_SECONDS = 5.0
 #: a refused upload is read and thrown away up to this size so that the browser
 #: sees the answer instead of a reset connection; beyond it the connection is closed
 DISCARD_LIMIT = 4 * MAX_UPLOAD_BYTES
@@ -175,10 +178,16 @@ def make_server(denoiser: Denoiser, host: str = DEFAULT_HOST, port: int = DEFAUL
 
 def serve(model: Optional[str] = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           device: str = 'cpu') -> None:
-    """Load ``model`` once (default: the shipped model) and serve the demo until Ctrl+C."""
+    """Load ``model`` once (default: the shipped model) and serve the demo until Ctrl+C.
+
+    Raises:
+        ServerStartError: the address cannot be bound.
+        FRCRNError: the model cannot be loaded.
+    """
     from ..inference import load_pipeline
 
-    server = make_server(Denoiser(load_pipeline(model, device)), host, port)
+    server = make_server(Denoiser(load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS)),
+                         host, port)
     if not _is_loopback(host):
         print(f'warning: listening on {host}: anyone who can reach this address can use the demo')
     print(f'serving the FRCRN demo on {server.url} (Ctrl+C to stop)', flush=True)

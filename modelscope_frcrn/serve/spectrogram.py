@@ -7,6 +7,7 @@ from PIL import Image
 
 N_FFT = 512
 HOP = 256
+BLOCK_FRAMES = 1024
 DYNAMIC_RANGE_DB = 80.0
 #: the scale's top is never below this (a full-scale sine peaks near +42 dB), so silence stays dark
 MIN_TOP_DB = -40.0
@@ -18,17 +19,21 @@ PALETTE_ANCHORS = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 
 
 
 def spectrogram_db(samples: np.ndarray) -> np.ndarray:
-    """Power spectrogram in dB (Hann window, ``N_FFT`` points, hop ``HOP``).
+    """Power spectrogram in dB (Hann window, ``N_FFT`` points, hop ``HOP``), float32.
 
     Shape: ``[T]`` -> ``[N_FFT // 2 + 1, frames]``, frames >= 1 (short inputs are zero-padded).
+    Computed ``BLOCK_FRAMES`` frames at a time, so temporaries stay small for long inputs.
     """
     samples = np.asarray(samples, dtype=np.float32)
     if samples.size < N_FFT:
         samples = np.pad(samples, (0, N_FFT - samples.size))
-    frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP]  # [frames, N_FFT]
+    frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP]  # a view [F, N_FFT]
     window = np.hanning(N_FFT).astype(np.float32)
-    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
-    return 10.0 * np.log10(np.maximum(power.T, 1e-12))
+    decibels = np.empty((N_FFT // 2 + 1, len(frames)), dtype=np.float32)
+    for start in range(0, len(frames), BLOCK_FRAMES):
+        power = np.abs(np.fft.rfft(frames[start:start + BLOCK_FRAMES] * window, axis=-1)) ** 2
+        decibels[:, start:start + BLOCK_FRAMES] = 10.0 * np.log10(np.maximum(power.T, 1e-12))
+    return decibels
 
 
 def spectrogram_png(samples: np.ndarray, reference_db: Optional[float] = None) -> bytes:

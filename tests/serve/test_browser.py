@@ -57,7 +57,9 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage',
-                     '--window-size=1200,900', '--mute-audio'):
+                     '--window-size=1200,900', '--mute-audio',
+                     # a fake microphone (a beeping tone), allowed without asking
+                     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options,
                               service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
@@ -112,6 +114,21 @@ def test_the_example_button_runs_the_bundled_example(browser, url):
     browser.find_element(By.ID, 'example').click()
     wait_for_result(browser)
     assert browser.find_element(By.ID, 'input-name').text == '(speech_with_noise.wav)'
+    assert image_width(browser, 'enhanced-spectrogram') > 0
+
+
+def test_a_recording_from_the_microphone_is_denoised(browser, url):
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: visible(d, 'example'))
+    record = browser.find_element(By.ID, 'record')
+    record.click()
+    WebDriverWait(browser, 10).until(lambda d: record.text == 'Stop recording')
+    time.sleep(2)
+    record.click()
+    wait_for_result(browser)
+    assert browser.find_element(By.ID, 'input-name').text == '(recording.wav)'
+    seconds = float(browser.find_element(By.ID, 'timing').text.split()[1])
+    assert 1.5 < seconds < 4  # the page's 16 kHz WAV of the recording reached the server
     assert image_width(browser, 'enhanced-spectrogram') > 0
 
 
