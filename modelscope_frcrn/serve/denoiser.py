@@ -1,6 +1,8 @@
 """What the demo does with one upload: validate, denoise (one at a time), render.
 
-Kept apart from HTTP so it can be tested and reused without a server.
+Kept apart from HTTP so it can be tested and reused without a server. Uploads
+are mixed down to mono and resampled to 16 kHz before the model (the output is
+16 kHz mono either way), so memory does not grow with the channel count.
 """
 import base64
 import io
@@ -16,7 +18,7 @@ import numpy as np
 import soundfile as sf
 from modelscope.outputs import OutputKeys
 
-from ..audio import MODEL_SAMPLE_RATE, read_audio, resample
+from ..audio import MODEL_SAMPLE_RATE, read_mono
 from ..errors import AudioDecodeError, EmptyAudioError, FRCRNError
 from .spectrogram import comparison_pngs
 
@@ -109,7 +111,7 @@ class Denoiser:
 
     def _enhance(self, data: bytes, arrived: float) -> Enhancement:
         started = time.perf_counter()
-        noisy = decode_mono(data)
+        noisy = read_mono(data)  # channels averaged, at 16 kHz
         pcm = np.frombuffer(self.pipeline(noisy)[OutputKeys.OUTPUT_PCM], dtype='<i2')
         processing = time.perf_counter() - started
         input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768)
@@ -144,12 +146,6 @@ def check_size(size: int) -> None:
     if size > MAX_UPLOAD_BYTES:
         raise RequestRejected(413, f'the file is {size / 2**20:.1f} MB; the limit is '
                                    f'{MAX_UPLOAD_BYTES / 2**20:.0f} MB')
-
-
-def decode_mono(data: bytes) -> np.ndarray:
-    """An audio file's bytes as 16 kHz mono float32 ``[T]`` (channels averaged, resampled)."""
-    samples, rate = read_audio(data)
-    return resample(samples.mean(axis=0, keepdims=True), rate, MODEL_SAMPLE_RATE)[0]
 
 
 def wav_bytes(pcm: np.ndarray) -> bytes:

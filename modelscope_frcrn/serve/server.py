@@ -118,7 +118,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         try:
             check_size(length)
             with self.server.denoiser.queue_slot():
-                data, unread = self.rfile.read(length), 0
+                unread = 0  # whatever happens while reading, nothing more is read
+                data = self._read_body(length)
                 return 200, self.server.denoiser.enhance(data).to_json()
         except RequestRejected as error:
             status, message = error.status, str(error)
@@ -138,6 +139,17 @@ class DemoHandler(BaseHTTPRequestHandler):
         if not value.isdigit():
             raise RequestRejected(400, f'invalid Content-Length: {value!r}')
         return int(value)
+
+    def _read_body(self, length: int) -> bytes:
+        try:
+            data = self.rfile.read(length)
+        except TimeoutError as error:
+            self.close_connection = True
+            raise RequestRejected(408, f'the upload stalled for {READ_TIMEOUT_S} s') from error
+        if len(data) < length:
+            self.close_connection = True
+            raise RequestRejected(400, f'the upload ended after {len(data)} of {length} bytes')
+        return data
 
     def _discard(self, length: int) -> None:
         """Read and drop an unread body (up to ``DISCARD_LIMIT``; beyond, close the connection)."""

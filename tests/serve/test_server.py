@@ -94,6 +94,17 @@ def test_empty_and_unsized_uploads_are_refused(echo_server):
     assert unsized.status == 411 and 'Content-Length' in unsized.json()['error']
 
 
+def test_a_truncated_upload_is_refused(echo_server):
+    with socket.create_connection(echo_server.server_address[:2], timeout=30) as client:
+        client.sendall(b'POST /api/denoise HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n'
+                       + b'RIFF' * 10)
+        client.shutdown(socket.SHUT_WR)
+        answer = client.makefile('rb').read()
+    assert answer.startswith(b'HTTP/1.0 400 ')
+    assert answer.endswith(b'{"error": "the upload ended after 40 of 1000 bytes"}')
+    assert post_audio(echo_server, wav_of(np.zeros(1600))).status == 200
+
+
 @pytest.mark.parametrize('path', [
     '/example/../../setup.py', '/../setup.py', '/%2e%2e/setup.py', '/%2e%2e%2fsetup.py',
     '/..%2f..%2fsetup.py', '/app.js/../../../setup.py', '/static/../../../setup.py',
