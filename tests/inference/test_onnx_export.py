@@ -1,0 +1,84 @@
+"""ONNX export and the onnxruntime backend: same output as PyTorch within 1e-3, any length."""
+import argparse
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from modelscope_frcrn.errors import MissingDependencyError
+from modelscope_frcrn.inference import build_enhancer
+from modelscope_frcrn.inference.backends import OnnxEnhancer
+from modelscope_frcrn.models import FRCRNModel
+
+from conftest import SMALL_WIDTH
+
+ONNX_TOLERANCE = 1e-3
+HAVE_ORT = importlib.util.find_spec('onnxruntime') is not None
+HAVE_ONNX = importlib.util.find_spec('onnx') is not None
+needs_onnx = pytest.mark.skipif(not (HAVE_ORT and HAVE_ONNX),
+                                reason="onnx and onnxruntime not installed (extra '[onnx]')")
+
+
+@pytest.fixture(scope='module')
+def small_model(random_model_dir) -> FRCRNModel:
+    return FRCRNModel(str(random_model_dir), width=SMALL_WIDTH).eval()
+
+
+@pytest.fixture(scope='module')
+def exported(small_model, tmp_path_factory):
+    from modelscope_frcrn.inference.onnx_export import export_onnx
+
+    if not (HAVE_ORT and HAVE_ONNX):
+        pytest.skip("onnx and onnxruntime not installed (extra '[onnx]')")
+    return export_onnx(small_model, str(tmp_path_factory.mktemp('onnx') / 'frcrn.onnx'))
+
+
+@needs_onnx
+@pytest.mark.parametrize('shape', [(1, 16000), (2, 40000 + 17), (1, 300)])
+def test_onnxruntime_matches_torch_at_any_length(small_model, exported, shape):
+    noisy = (0.05 * np.random.default_rng(shape[1]).standard_normal(shape)).astype(np.float32)
+    expected = small_model.model.enhance(torch.from_numpy(noisy)).numpy()
+    got = OnnxEnhancer(exported)(noisy)
+    assert got.shape == noisy.shape and got.dtype == np.float32
+    assert np.abs(got - expected).max() <= ONNX_TOLERANCE
+    assert np.abs(expected).max() > 1e-3
+
+
+@needs_onnx
+def test_build_enhancer_onnx_exports_on_the_fly(small_model):
+    noisy = (0.05 * np.random.default_rng(2).standard_normal((1, 8000))).astype(np.float32)
+    got = build_enhancer(small_model, backend='onnx')(noisy)
+    expected = build_enhancer(small_model)(noisy)
+    assert np.abs(got - expected).max() <= ONNX_TOLERANCE
+
+
+@needs_onnx
+def test_export_onnx_command(random_model_dir, tmp_path, capsys):
+    from modelscope_frcrn.inference import onnx_export
+
+    parser = argparse.ArgumentParser()
+    onnx_export.add_parser(parser.add_subparsers())
+    output = tmp_path / 'out' / 'frcrn.onnx'
+    args = parser.parse_args(['export-onnx', '--model', str(random_model_dir), '-o', str(output)])
+    assert args.run(args) == 0
+    assert output.is_file() and output.stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert f'wrote {output}' in printed
+    difference = float(printed.rsplit('difference', 1)[1])
+    assert difference <= ONNX_TOLERANCE
+
+
+def test_missing_onnxruntime_names_the_extra(small_model, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == 'onnxruntime':
+            raise ImportError('No module named onnxruntime')
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, '__import__', no_onnxruntime)
+    with pytest.raises(MissingDependencyError, match=r'\[onnx\]'):
+        build_enhancer(small_model, backend='onnx')
