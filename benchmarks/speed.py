@@ -30,7 +30,8 @@ repeated to length. Speed does not depend on the weights' values.
     nohup python benchmarks/speed.py --json benchmarks/speed.json > /tmp/speed.log 2>&1 &
 
 Takes about 15 minutes with the defaults on 2 threads. Other processes on the
-machine distort every number: the load average is recorded before each case.
+machine distort every number: before each case it waits (``--max-wait``) for
+the CPU pressure (Linux PSI) to drop, and records it with the load average.
 """
 import argparse
 import contextlib
@@ -258,10 +259,29 @@ def _cpu_name() -> str:
 
 # ---------------------------------------------------------------- orchestration
 
-def run_case(case: dict) -> dict:
+def cpu_pressure() -> float:
+    """Share of the last 10 s in which runnable tasks waited for a CPU (Linux PSI), or -1."""
+    try:
+        return float(Path('/proc/pressure/cpu').read_text().split()[1].split('=')[1])
+    except (OSError, IndexError, ValueError):
+        return -1.0
+
+
+def wait_for_quiet(max_wait_s: float, threshold: float = 10.0) -> float:
+    """Wait (up to ``max_wait_s``) until other processes leave the CPUs alone; seconds waited."""
+    started = time.monotonic()
+    while cpu_pressure() > threshold and time.monotonic() - started < max_wait_s:
+        time.sleep(5)
+    return time.monotonic() - started
+
+
+def run_case(case: dict, max_wait_s: float = 0) -> dict:
     label = ' '.join(f'{key}={value}' for key, value in case.items()
                      if key in ('kind', 'seconds', 'chunk', 'variant'))
-    print(f'[{time.strftime("%H:%M:%S")}] {label}', flush=True)
+    waited = wait_for_quiet(max_wait_s)
+    pressure = cpu_pressure()
+    print(f'[{time.strftime("%H:%M:%S")}] {label} (waited {waited:.0f} s for a quiet CPU; '
+          f'pressure {pressure:.0f} %)', flush=True)
     completed = subprocess.run([sys.executable, __file__, '--worker', json.dumps(case)],
                                capture_output=True, text=True)
     lines = [line for line in completed.stdout.splitlines() if line.startswith('RESULT ')]
@@ -269,6 +289,7 @@ def run_case(case: dict) -> dict:
         print(completed.stdout[-2000:], completed.stderr[-4000:], file=sys.stderr)
         return {'error': (completed.stderr.strip().splitlines() or ['failed'])[-1]}
     result = json.loads(lines[-1][len('RESULT '):])
+    result.update(cpu_pressure_before=pressure, waited_for_quiet_s=waited)
     print(f'    {json.dumps({k: v for k, v in result.items() if k != "rows"})[:300]}', flush=True)
     return result
 
@@ -292,6 +313,9 @@ def main(argv=None) -> int:
     parser.add_argument('--variant-seconds', type=float, default=VARIANT_SECONDS,
                         help='input length of the variant and chunk-length runs')
     parser.add_argument('--chunk-lengths', type=float, nargs='+', default=list(CHUNK_SECONDS))
+    parser.add_argument('--max-wait', type=float, default=120,
+                        help='before each case, wait up to this many seconds until the CPU '
+                             'pressure from other processes is below 10 %% (Linux PSI)')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -311,8 +335,14 @@ def main(argv=None) -> int:
               'variant_seconds': args.variant_seconds,
               'started': time.strftime('%Y-%m-%d %H:%M:%S'), 'python': platform.python_version()}
 
+    def case(**fields) -> dict:
+        return run_case({**base, **fields}, args.max_wait)
+
+    def on_input(seconds, **fields) -> dict:
+        return case(kind='ours', seconds=seconds, input=inputs[seconds], **fields)
+
     if 'machine' not in args.skip:
-        report['machine'] = run_case({**base, 'kind': 'machine'})
+        report['machine'] = case(kind='machine')
     if 'pipelines' not in args.skip:
         rows = []
         for seconds in pipeline_seconds:
@@ -321,28 +351,23 @@ def main(argv=None) -> int:
             for kind in ('ours', 'builtin'):
                 if kind == 'builtin' and seconds in OURS_ONLY_SECONDS:
                     continue
-                row[kind] = run_case({**base, 'kind': kind, 'seconds': seconds, 'chunk': chunk,
-                                      'input': inputs[seconds], 'warmup_input': warm,
-                                      'repeats': repeats_for(seconds, args.repeats)})
+                row[kind] = case(kind=kind, seconds=seconds, chunk=chunk, input=inputs[seconds],
+                                 warmup_input=warm, repeats=repeats_for(seconds, args.repeats))
             rows.append(row)
         report['pipelines'] = rows
+    variant_input = inputs[args.variant_seconds]
     if 'variants' not in args.skip:
         report['variants'] = [
-            {'variant': variant, **run_case({**base, 'kind': 'ours', 'variant': variant,
-                                             'seconds': args.variant_seconds, 'chunk': chunk,
-                                             'input': inputs[args.variant_seconds],
-                                             'warmup_input': inputs[args.variant_seconds],
-                                             'repeats': 1})}
+            {'variant': variant, **on_input(args.variant_seconds, variant=variant, chunk=chunk,
+                                            warmup_input=variant_input, repeats=1)}
             for variant in VARIANTS]
     if 'chunks' not in args.skip:
         report['chunks'] = [
-            {'chunk_seconds': length, **run_case({**base, 'kind': 'ours', 'seconds': args.variant_seconds,
-                                                  'chunk': length, 'input': inputs[args.variant_seconds],
-                                                  'warmup_input': inputs[args.variant_seconds],
-                                                  'repeats': 1})}
+            {'chunk_seconds': length, **on_input(args.variant_seconds, chunk=length,
+                                                 warmup_input=variant_input, repeats=1)}
             for length in args.chunk_lengths]
-        report['enhancer_lengths'] = run_case({**base, 'kind': 'enhancer_lengths',
-                                               'lengths': ENHANCER_SECONDS, 'repeats': 2})
+        report['enhancer_lengths'] = case(kind='enhancer_lengths', lengths=ENHANCER_SECONDS,
+                                          repeats=2)
     report['finished'] = time.strftime('%Y-%m-%d %H:%M:%S')
     Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
     print(format_tables(report))
