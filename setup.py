@@ -57,7 +57,7 @@ setup(
     python_requires='>=3.9',
     packages=find_packages(include=['modelscope_frcrn', 'modelscope_frcrn.*']),
     py_modules=['modelscope_frcrn_hook'],
-    package_data={'modelscope_frcrn': ['default_model/*']},
+    package_data={'modelscope_frcrn': ['default_model/*', 'serve/static/*']},
     install_requires=[
         'modelscope>=1.38,<2',
         'torch>=2.0,<3',
@@ -76,7 +76,7 @@ setup(
         'six',
         'Pillow',
     ],
-    extras_require={'eval': EVAL_REQUIRES, 'test': ['pytest>=7'] + EVAL_REQUIRES},
+    extras_require={'eval': EVAL_REQUIRES, 'test': ['pytest>=7', 'selenium>=4.11'] + EVAL_REQUIRES},
     entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
     cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
 )

@@ -1,4 +1,5 @@
-"""Command line: ``modelscope-frcrn {denoise,prepare-dns,evaluate}`` (also ``python -m modelscope_frcrn``).
+"""Command line: ``modelscope-frcrn {denoise,prepare-dns,evaluate,serve,...}``
+(also ``python -m modelscope_frcrn``).
 
 A thin layer: it parses arguments, calls the library, and turns our errors
 into one line on stderr and a non-zero exit code.
@@ -7,6 +8,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from . import serve
 from .data import prepare_dns
 from .errors import FRCRNError
 from .evaluation import evaluate
@@ -37,5 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_parser(commands)
     prepare_dns.add_parser(commands)
     evaluate.add_parser(commands)
+    serve.add_parser(commands)
     return parser
 

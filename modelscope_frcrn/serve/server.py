@@ -3,7 +3,7 @@
 Routes, all fixed: ``GET /`` (the page), ``/app.js``, ``/style.css``,
 ``/examples/speech_with_noise.wav`` (the bundled example, when present), ``/api/config`` and
 ``POST /api/denoise`` (body: the raw bytes of an audio file; answer: JSON, see
-:meth:`~modelscope_frcrn.serve.denoiser.Enhancement.to_json`, or
+:meth:`~modelscope_frcrn.serve.worker.Enhancement.to_json`, or
 ``{"error": message}`` with a 4xx/5xx status). Paths are looked up as exact
 strings, never mapped onto the file system, so no other file can be read.
 """
@@ -20,7 +20,7 @@ from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import AudioDecodeError, AudioInputError, FRCRNError
-from .denoiser import MAX_SECONDS, MAX_UPLOAD_BYTES, Denoiser, RequestRejected, check_size
+from .worker import MAX_SECONDS, MAX_UPLOAD_BYTES, DemoWorker, RequestRejected, check_size
 
 DEFAULT_HOST = '127.0.0.1'
 DEFAULT_PORT = 7860
@@ -80,7 +80,7 @@ class DemoServer(ThreadingHTTPServer):
     """A threaded HTTP server holding the denoiser and the GET routes' content."""
     daemon_threads = True
 
-    def __init__(self, address: Tuple[str, int], denoiser: Denoiser, assets: Dict[str, Asset]):
+    def __init__(self, address: Tuple[str, int], denoiser: DemoWorker, assets: Dict[str, Asset]):
         super().__init__(address, DemoHandler)
         self.denoiser = denoiser
         self.assets = assets
@@ -180,7 +180,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def make_server(denoiser: Denoiser, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+def make_server(denoiser: DemoWorker, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 example: Optional[Path] = EXAMPLE_WAV) -> DemoServer:
     """A server bound to ``host``:``port`` (0: any free port), not yet serving.
 
@@ -204,7 +204,7 @@ def serve(model: Optional[str] = None, host: str = DEFAULT_HOST, port: int = DEF
     from ..inference import load_pipeline
 
     _map_large_allocations()
-    server = make_server(Denoiser(load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS)),
+    server = make_server(DemoWorker(load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS)),
                          host, port)
     if not _is_loopback(host):
         print(f'warning: listening on {host}: anyone who can reach this address can use the demo')

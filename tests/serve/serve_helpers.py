@@ -13,12 +13,12 @@ import soundfile as sf
 from conftest import EXAMPLE_WAV
 
 from modelscope_frcrn.audio import to_int16
-from modelscope_frcrn.serve import Denoiser, make_server
+from modelscope_frcrn.serve import DemoWorker, make_server
 from modelscope_frcrn.serve.server import DemoServer
 
 
 @contextmanager
-def running(denoiser: Denoiser, example=EXAMPLE_WAV) -> Iterator[DemoServer]:
+def running(denoiser: DemoWorker, example=EXAMPLE_WAV) -> Iterator[DemoServer]:
     """``make_server`` on 127.0.0.1 and a free port, serving in a thread until the block ends."""
     server = make_server(denoiser, '127.0.0.1', 0, example)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -15,7 +15,7 @@ from PIL import Image
 from serve_helpers import SlowPipeline, echo, post_audio, request, running, wav_of
 
 from modelscope_frcrn.inference import load_pipeline
-from modelscope_frcrn.serve import MAX_UPLOAD_BYTES, Denoiser, ServerStartError, add_parser
+from modelscope_frcrn.serve import MAX_UPLOAD_BYTES, DemoWorker, ServerStartError, add_parser
 from modelscope_frcrn.serve.server import DEFAULT_HOST, DEFAULT_PORT, make_server
 
 EXAMPLE_PATH = '/examples/speech_with_noise.wav'
@@ -25,13 +25,13 @@ ASSET_PATHS = ('/', '/app.js', '/style.css', '/api/config', EXAMPLE_PATH)
 @pytest.fixture(scope='module')
 def server(identity_model_dir):
     """The real pipeline with the identity model (its output reproduces its input)."""
-    with running(Denoiser(load_pipeline(str(identity_model_dir)))) as demo:
+    with running(DemoWorker(load_pipeline(str(identity_model_dir)))) as demo:
         yield demo
 
 
 @pytest.fixture
 def echo_server():
-    with running(Denoiser(echo)) as demo:
+    with running(DemoWorker(echo)) as demo:
         yield demo
 
 
@@ -141,7 +141,7 @@ def test_the_page_loads_nothing_from_elsewhere(echo_server):
 
 
 def test_without_the_example_its_route_is_gone():
-    with running(Denoiser(echo), example=None) as demo:
+    with running(DemoWorker(echo), example=None) as demo:
         assert request(demo, 'GET', EXAMPLE_PATH).status == 404
         assert request(demo, 'GET', '/api/config').json()['example'] is None
 
@@ -153,7 +153,7 @@ def test_posts_elsewhere_are_not_found(echo_server):
 
 def test_requests_are_queued_and_run_one_at_a_time():
     pipeline = SlowPipeline(seconds=0.3)
-    with running(Denoiser(pipeline, max_queued=3)) as demo:
+    with running(DemoWorker(pipeline, max_queued=3)) as demo:
         answers = []
         threads = [threading.Thread(target=lambda: answers.append(
             post_audio(demo, wav_of(np.zeros(1600))))) for _ in range(3)]
@@ -168,7 +168,7 @@ def test_requests_are_queued_and_run_one_at_a_time():
 
 def test_a_full_queue_answers_busy_and_recovers():
     pipeline = SlowPipeline()
-    with running(Denoiser(pipeline, max_queued=1)) as demo:
+    with running(DemoWorker(pipeline, max_queued=1)) as demo:
         first = threading.Thread(target=post_audio, args=(demo, wav_of(np.zeros(1600))))
         first.start()
         assert pipeline.started.wait(30)
@@ -188,7 +188,7 @@ def test_a_failing_request_leaves_the_server_running():
             raise RuntimeError('out of memory')
         return echo(samples)
 
-    with running(Denoiser(fails_once)) as demo:
+    with running(DemoWorker(fails_once)) as demo:
         failed = post_audio(demo, wav_of(np.zeros(1600)))
         assert failed.status == 500
         assert failed.json()['error'] == 'denoising failed: RuntimeError: out of memory'
@@ -201,7 +201,7 @@ def test_a_busy_port_is_a_clear_error():
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ServerStartError, match=f'cannot listen on 127.0.0.1:{port}'):
-            make_server(Denoiser(echo), '127.0.0.1', port)
+            make_server(DemoWorker(echo), '127.0.0.1', port)
 
 
 def parser() -> argparse.ArgumentParser:

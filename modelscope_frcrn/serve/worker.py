@@ -62,7 +62,7 @@ class Enhancement:
         }
 
 
-class Denoiser:
+class DemoWorker:
     """Runs ``pipeline`` (the ModelScope ANS pipeline, or anything that maps 16 kHz mono
     float32 ``[T]`` to ``{'output_pcm': int16 bytes}``) on uploads, one at a time.
 
