@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from modelscope_frcrn.inference.chunking import DEFAULT_CHUNK_SECONDS
+
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parent / 'examples' / 'speech_with_noise.wav'
 
@@ -94,7 +96,7 @@ def main() -> None:
     parser.add_argument('--model', default=None, help='model dir (default: the shipped model)')
     parser.add_argument('--random-width', type=int, metavar='W',
                         help='instead, random weights at this width (128: the official size)')
-    parser.add_argument('--chunk-seconds', type=float, default=10.0)
+    parser.add_argument('--chunk-seconds', type=float, default=DEFAULT_CHUNK_SECONDS)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--sample-rate', type=int, default=16000)
     parser.add_argument('--channels', type=int, default=1)

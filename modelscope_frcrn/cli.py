@@ -12,7 +12,7 @@ from . import serve
 from .data import prepare_dns
 from .errors import FRCRNError
 from .evaluation import evaluate
-from .inference import batch
+from .inference import batch, onnx_export
 
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130
@@ -40,5 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     prepare_dns.add_parser(commands)
     evaluate.add_parser(commands)
     serve.add_parser(commands)
+    onnx_export.add_parser(commands)
     return parser
 

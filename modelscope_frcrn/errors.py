@@ -52,6 +52,11 @@ class CheckpointMismatchError(FRCRNError, RuntimeError):
     """A checkpoint does not fit the model built from the configuration."""
 
 
+class UsageError(FRCRNError, ValueError):
+    """Options that cannot work together or on this machine (e.g. ``--device cuda`` without a
+    GPU, ``--precision fp16`` on the CPU)."""
+
+
 class AudioTypeError(AudioInputError, TypeError):
     """The input is of a type the reader does not accept."""
 

@@ -15,7 +15,7 @@ import numpy as np
 from .backends import Enhancer
 
 #: Chunk length in seconds; see ``benchmarks/speed.py`` for the measured speed per length.
-DEFAULT_CHUNK_SECONDS = 10.0
+DEFAULT_CHUNK_SECONDS = 6.0
 DEFAULT_OVERLAP_SECONDS = 1.0
 
 

@@ -37,6 +37,9 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
     Inputs: a file path, URL, the bytes of an audio file, or a numpy array of
     16 kHz samples (``[T]`` or ``[T, C]``). Long inputs are enhanced in
     cross-faded chunks of ``chunk_seconds``, so memory does not grow with length.
+    ``backend`` (``'torch'`` or ``'onnx'``) and ``precision`` (``'fp32'``,
+    ``'bf16'``, ``'fp16'`` on GPUs) choose how the network runs; see
+    :func:`~modelscope_frcrn.inference.build_enhancer`.
 
     Call options (keywords): ``output_path`` (also write a WAV there),
     ``sample_rate`` (16000 by default as the model card's contract, ``'keep'`` for
@@ -46,15 +49,16 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
     """
 
     def __init__(self, model, preprocessor=None, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-                 **kwargs):
+                 backend: str = 'torch', precision: str = 'fp32', **kwargs):
         super().__init__(model=model, preprocessor=preprocessor, **kwargs)
         if not isinstance(self.model, FRCRNModel):
             raise TypeError(f'{type(self).__name__} needs an FRCRN model, '
                             f'got {type(self.model).__name__}')
         self.model.require_weights()
         self.model.eval()
-        self.denoiser = Denoiser(build_enhancer(self.model, device=str(self.device)),
-                                 chunk_seconds=chunk_seconds)
+        enhancer = build_enhancer(self.model, backend=backend, precision=precision,
+                                  device=str(self.device))
+        self.denoiser = Denoiser(enhancer, chunk_seconds=chunk_seconds)
         if self.preprocessor is None:  # configurations without a preprocessor section
             self.preprocessor = FRCRNAudioPreprocessor()
 

@@ -213,3 +213,29 @@ def test_bad_option_values_are_usage_errors(option, value, capsys):
 
     assert exit_info.value.code == 2
     assert option in capsys.readouterr().err
+
+
+def test_unsupported_precision_is_one_clear_error(tmp_path, capsys, identity_model_dir):
+    source = touch_audio(tmp_path / 'in.wav')
+
+    code, _, err = run_cli(capsys, source, '--model', identity_model_dir, '--precision', 'fp16')
+
+    assert code == 1
+    lines = error_lines(err)
+    assert len(lines) == 1 and 'fp16' in lines[0] and 'cuda' in lines[0]
+
+
+def test_onnx_backend_matches_torch(tmp_path, capsys, random_model_dir):
+    pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (extra [onnx])')
+    pytest.importorskip('onnx', reason='onnx is not installed (extra [onnx])')
+    source = touch_audio(tmp_path / 'in.wav', seconds=2.0)
+    outputs = {}
+    for backend in ('torch', 'onnx'):
+        outputs[backend] = tmp_path / f'{backend}.wav'
+        code, _, _ = run_cli(capsys, source, '-o', outputs[backend], '--model', random_model_dir,
+                             '--backend', backend)
+        assert code == 0
+
+    torch_out, _ = sf.read(str(outputs['torch']), dtype='int16')
+    onnx_out, _ = sf.read(str(outputs['onnx']), dtype='int16')
+    assert np.abs(torch_out.astype(np.int32) - onnx_out).max() <= 2
