@@ -59,11 +59,24 @@ def test_fused_equals_trainable_network(small_network, length):
     assert reference.abs().max() > 1e-3
 
 
-def test_fused_nchw_layout_equals_channels_last(small_network):
-    noisy = 0.05 * torch.randn(1, 8000)
-    channels_last = fuse_for_inference(small_network).enhance(noisy)
-    nchw = fuse_for_inference(small_network, channels_last=False).enhance(noisy)
-    assert (channels_last - nchw).abs().max().item() <= TOLERANCE
+@pytest.mark.parametrize('channels_last', [True, False])
+@pytest.mark.parametrize('polyphase', [True, False])
+def test_fused_layouts_and_polyphase_decoders_equal_reference(small_network, channels_last, polyphase):
+    noisy = 0.05 * torch.randn(1, 8000 + 5)
+    reference = small_network.enhance(noisy)
+    fused = fuse_for_inference(small_network, channels_last=channels_last).set_polyphase(polyphase)
+    assert sum(decoder.polyphase for decoder in fused.unet.decoders) == (6 if polyphase else 0)
+    assert (fused.enhance(noisy) - reference).abs().max().item() <= TOLERANCE
+
+
+def test_malloc_tuning_applies_on_glibc():
+    import platform
+
+    from modelscope_frcrn.inference.backends import tune_malloc
+
+    if platform.libc_ver()[0] != 'glibc':
+        pytest.skip('mallopt is glibc-only')
+    assert tune_malloc() is True
 
 
 def test_fused_official_width_equals_modelscope_builtin():
