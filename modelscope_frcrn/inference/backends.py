@@ -25,7 +25,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, UsageError
 from ..models import FRCRNModel
 from ..models.inference_network import fuse_for_inference
 
@@ -78,10 +78,10 @@ class TorchEnhancer:
         _check_choice('precision', precision, PRECISIONS)
         device = _check_device(device)
         if precision == 'fp16' and device.type != 'cuda':
-            raise ValueError('precision fp16 needs device cuda (CPUs have no fast float16 '
+            raise UsageError('precision fp16 needs device cuda (CPUs have no fast float16 '
                              'convolutions); use bf16 or fp32 on the CPU')
         if not optimize and precision != 'fp32':
-            raise ValueError('optimize=False runs the trainable network in fp32 only')
+            raise UsageError('optimize=False runs the trainable network in fp32 only')
         self.device, self.precision = device, precision
         if malloc_tuning and device.type == 'cpu':
             tune_malloc()
@@ -152,8 +152,9 @@ def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = '
             makes it 25-40 % faster; pass False to leave the allocator alone.
 
     Raises:
-        ValueError: an unknown backend, precision or device, or a combination that
-            is not supported (onnx with bf16/fp16, fp16 on CPU).
+        UsageError: (a ValueError) an unknown backend, precision or device, or a
+            combination that is not supported (onnx with bf16/fp16, fp16 on CPU, cuda
+            without a GPU).
         MissingDependencyError: the onnx backend without onnxruntime (or, to
             export, onnx) installed.
     """
@@ -162,7 +163,7 @@ def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = '
     if backend == 'torch':
         return TorchEnhancer(model, device, precision, malloc_tuning=malloc_tuning)
     if precision != 'fp32':
-        raise ValueError(f'the onnx backend runs fp32 only, got precision {precision!r}')
+        raise UsageError(f'the onnx backend runs fp32 only, got precision {precision!r}')
     import_onnxruntime()  # fail before a possibly long export
     network = model.model
     if onnx_path is None:
@@ -185,18 +186,18 @@ def import_onnxruntime():
 
 def _check_choice(name: str, value: str, choices) -> None:
     if value not in choices:
-        raise ValueError(f'unknown {name} {value!r}; expected one of {", ".join(choices)}')
+        raise UsageError(f'unknown {name} {value!r}; expected one of {", ".join(choices)}')
 
 
 def _check_device(device) -> torch.device:
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f'unknown device {device!r}; expected cpu or cuda[:N]') from error
+        raise UsageError(f'unknown device {device!r}; expected cpu or cuda[:N]') from error
     if device.type not in ('cpu', 'cuda'):
-        raise ValueError(f'unsupported device {device}; expected cpu or cuda[:N]')
+        raise UsageError(f'unsupported device {device}; expected cpu or cuda[:N]')
     if device.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError('device cuda requested but PyTorch sees no CUDA GPU '
+        raise UsageError('device cuda requested but PyTorch sees no CUDA GPU '
                          f'(torch {torch.__version__}, built with CUDA {torch.version.cuda})')
     return device
 
