@@ -377,7 +377,7 @@ def main(argv=None) -> int:
     if args.update and Path(args.json).is_file():
         previous = json.loads(Path(args.json).read_text())
         if 'pipelines' not in report:  # keep the settings the kept pipeline rows were measured with
-            report.update({key: previous[key] for key in ('chunk_seconds', 'repeats', 'started')
+            report.update({key: previous[key] for key in ('chunk_seconds', 'repeats')
                            if key in previous})
         report = {**previous, **report,
                   'runs': previous.get('runs', []) + [{key: report[key] for key in ('started', 'finished')}
