@@ -8,11 +8,9 @@ Routes, all fixed: ``GET /`` (the page), ``/app.js``, ``/style.css``,
 strings, never mapped onto the file system, so no other file can be read.
 """
 import argparse
-import ctypes
 import ipaddress
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,9 +29,8 @@ READ_TIMEOUT_S = 60
 #: the pipeline's chunk length: 5 s chunks keep a 10 MB upload within the widget's inference
 #: spec of 1000 MB (10 s chunks peak near 1.1 GB; see benchmarks/serve_memory.py)
 CHUNK_SECONDS = 5.0
-#: glibc's ``mallopt`` parameter, and the size from which allocations are mapped (see serve)
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD_BYTES = 1 << 20
+#: allocations from this size are mapped and returned to the system when freed (see serve)
+MALLOC_THRESHOLD_BYTES = 1 << 20
 #: a refused upload is read and thrown away up to this size so that the browser
 #: sees the answer instead of a reset connection; beyond it the connection is closed
 DISCARD_LIMIT = 4 * MAX_UPLOAD_BYTES
@@ -202,10 +199,14 @@ def serve(model: Optional[str] = None, host: str = DEFAULT_HOST, port: int = DEF
         FRCRNError: the model cannot be loaded.
     """
     from ..inference import load_pipeline
+    from ..inference.backends import tune_malloc
 
-    _map_large_allocations()
-    server = make_server(DemoWorker(load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS)),
-                         host, port)
+    worker = DemoWorker(load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS))
+    # After the enhancer's own tuning, which keeps freed blocks for speed: here memory matters
+    # more, so blocks from 1 MiB up are mapped and go back to the system after each request.
+    # A 10 MB upload then peaks near 0.8 GB instead of 1.0 GB (benchmarks/serve_memory.py).
+    tune_malloc(MALLOC_THRESHOLD_BYTES)
+    server = make_server(worker, host, port)
     if not _is_loopback(host):
         print(f'warning: listening on {host}: anyone who can reach this address can use the demo')
     print(f'serving the FRCRN demo on {server.url} (Ctrl+C to stop)', flush=True)
@@ -245,17 +246,6 @@ def run_serve(args: argparse.Namespace) -> int:
     """The ``serve`` subcommand: serve until interrupted, return 0."""
     serve(args.model, args.host, args.port, args.device)
     return 0
-
-
-def _map_large_allocations() -> None:
-    """On glibc, allocate blocks of 1 MiB and more with mmap, so that audio buffers and
-    tensors freed after a request go back to the system instead of fragmenting the heap.
-    A 10 MB upload then peaks at about 0.8 GB instead of 1.0 GB (benchmarks/serve_memory.py)."""
-    if sys.platform.startswith('linux'):
-        try:
-            ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-        except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-            pass
 
 
 def _is_loopback(host: str) -> bool:
