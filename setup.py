@@ -15,6 +15,8 @@ HOOK_PTH = 'modelscope_frcrn_hook.pth'
 # `evaluate`: PESQ (builds from source, needs a C compiler), STOI, DNSMOS, plots
 EVAL_REQUIRES = ['pesq>=0.0.4', 'pystoi>=0.3', 'speechmos>=0.0.1.1,<0.1', 'onnxruntime>=1.15',
                  'matplotlib>=3.5']
+# `onnx`: export with PyTorch's TorchScript-based exporter (needs onnx) and run with onnxruntime
+ONNX_REQUIRES = ['onnx>=1.14', 'onnxruntime>=1.15']
 HERE = Path(__file__).parent
 
 
@@ -76,7 +78,8 @@ setup(
         'six',
         'Pillow',
     ],
-    extras_require={'eval': EVAL_REQUIRES, 'test': ['pytest>=7', 'selenium>=4.11'] + EVAL_REQUIRES},
+    extras_require={'eval': EVAL_REQUIRES, 'onnx': ONNX_REQUIRES,
+                    'test': ['pytest>=7', 'selenium>=4.11'] + EVAL_REQUIRES + ONNX_REQUIRES},
     entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
     cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
 )

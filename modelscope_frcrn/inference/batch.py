@@ -236,6 +236,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument('--backend', choices=BACKENDS, default='torch',
                         help='run the network with PyTorch (default) or onnxruntime '
                              "(pip install 'modelscope_frcrn[onnx]'; fp32)")
+    parser.add_argument('--onnx-model', metavar='FILE',
+                        help='an exported .onnx file for --backend onnx (see export-onnx; '
+                             'default: export the model on the fly)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='fp32 (default); bf16 on CPUs with AVX-512 BF16/AMX or on GPUs '
                              '(about 2x faster on CPU, small quality cost); fp16 on GPUs')
@@ -281,7 +284,8 @@ def _build_denoiser(args: argparse.Namespace) -> Denoiser:
         torch.set_num_threads(args.threads)
     try:
         enhancer = build_enhancer(load_model(args.model), backend=args.backend,
-                                  precision=args.precision, device=args.device)
+                                  precision=args.precision, device=args.device,
+                                  onnx_path=args.onnx_model)
     except ValueError as error:  # an unsupported device/precision/backend combination
         raise UsageError(str(error)) from error
     return Denoiser(enhancer, chunk_seconds=args.chunk_seconds)
