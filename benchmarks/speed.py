@@ -417,17 +417,12 @@ def format_tables(report: dict) -> str:
             lines.append('| ' + ' | '.join(cells) + ' |')
         lines.append('')
     if report.get('variants'):
-        lines += [f"Our pipeline on {report['variant_seconds']:g} s with each enhancer", '',
-                  '| enhancer | s | RTF | peak RSS MB |', '|---|---|---|---|']
-        for row in report['variants']:
-            lines.append(f"| {row['variant']} | " + ' | '.join(_cells(row)) + ' |')
-        lines.append('')
+        lines += _timing_table(f"Our pipeline on {report['variant_seconds']:g} s with each enhancer",
+                               'enhancer', [(row['variant'], row) for row in report['variants']])
     if report.get('chunks'):
-        lines += [f"Chunk length (our fp32 pipeline on {report['variant_seconds']:g} s, 1 s overlap)", '',
-                  '| chunk s | s | RTF | peak RSS MB |', '|---|---|---|---|']
-        for row in report['chunks']:
-            lines.append(f"| {row['chunk_seconds']:g} | " + ' | '.join(_cells(row)) + ' |')
-        lines.append('')
+        lines += _timing_table(
+            f"Chunk length (our fp32 pipeline on {report['variant_seconds']:g} s, 1 s overlap)",
+            'chunk s', [(f"{row['chunk_seconds']:g}", row) for row in report['chunks']])
         lengths = report.get('enhancer_lengths', {})
         if 'rows' in lengths:
             lines += ['One enhancer call (fp32, no chunking) per input length', '',
@@ -435,6 +430,13 @@ def format_tables(report: dict) -> str:
             for row in lengths['rows']:
                 lines.append(f"| {row['seconds']:g} | {row['median_s']:.2f} | {row['rtf']:.3f} |")
     return '\n'.join(lines)
+
+
+def _timing_table(title: str, label: str, rows) -> list:
+    """Markdown lines: ``title``, then one row per ``(name, result)`` with time, RTF and RSS."""
+    lines = [title, '', f'| {label} | s | RTF | peak RSS MB |', '|---|---|---|---|']
+    lines += [f'| {name} | ' + ' | '.join(_cells(result)) + ' |' for name, result in rows]
+    return lines + ['']
 
 
 def _cells(result: dict):
