@@ -54,8 +54,8 @@ class AudioFileReader:
         with sf.SoundFile(self._readable) as stream:
             info = AudioFormat(stream.samplerate, stream.channels, stream.format, stream.subtype)
             self.frames = stream.frames
-        if self._decoded_dir:  # keep the original's container in the description
-            info = AudioFormat(info.sample_rate, info.channels, 'FFMPEG', 'FLOAT')
+        if self._decoded_dir:  # lossy sources (AAC, WMA...) are written back as 16-bit
+            info = AudioFormat(info.sample_rate, info.channels, 'FFMPEG', 'PCM_16')
         self.format = info
         if self.frames <= 0:
             raise EmptyAudioError(f'{self.path} contains no samples')

@@ -173,7 +173,7 @@ def test_formats_libsndfile_cannot_read_go_through_ffmpeg(denoiser, tmp_path):
     denoiser.denoise_file(m4a, tmp_path / 'out.wav')
 
     info = sf.info(str(tmp_path / 'out.wav'))
-    assert (info.samplerate, info.channels) == (44100, 2)
+    assert (info.samplerate, info.channels, info.subtype) == (44100, 2, 'PCM_16')
     assert abs(info.frames - 88200) < 2048  # AAC pads the stream by up to a frame or two
 
 
