@@ -27,6 +27,7 @@ import torch
 
 from ..errors import MissingDependencyError, UsageError
 from ..models import FRCRNModel
+from ..models.frcrn import enhance_padding
 from ..models.inference_network import fuse_for_inference
 
 Enhancer = Callable[[np.ndarray], np.ndarray]
@@ -128,12 +129,9 @@ class OnnxEnhancer:
         """Shape: ``[B, T]`` -> ``[B, T]``."""
         noisy = np.ascontiguousarray(noisy, dtype=np.float32)
         length = noisy.shape[-1]
-        margin = self.win_len - self.hop
-        padded_length = max(length + 2 * margin, self.win_len)
-        padded_length += -(padded_length - self.win_len) % self.hop
-        padded = np.pad(noisy, ((0, 0), (margin, padded_length - length - margin)))
-        enhanced = self.session.run(None, {'noisy': padded})[0]
-        return np.ascontiguousarray(enhanced[:, margin:margin + length])
+        left, right = enhance_padding(length, self.win_len, self.hop)
+        enhanced = self.session.run(None, {'noisy': np.pad(noisy, ((0, 0), (left, right)))})[0]
+        return np.ascontiguousarray(enhanced[:, left:left + length])
 
 
 def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = 'fp32',

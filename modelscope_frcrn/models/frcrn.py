@@ -6,7 +6,7 @@ the stage-2 mask is ``tanh(U2) + tanh(U1)`` (range -2..2). Each mask multiplies 
 noisy spectrum (complex product) and the inverse STFT gives that stage's
 waveform; the stage-2 waveform is the enhanced speech.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -75,11 +75,17 @@ class FRCRN(nn.Module):
         Shape: ``[B, T]`` -> ``[B, T]``.
         """
         length = noisy.shape[-1]
-        margin = self.win_len - self.hop
-        padded_length = max(length + 2 * margin, self.win_len)
-        padded_length += -(padded_length - self.win_len) % self.hop
-        padded = F.pad(noisy, (margin, padded_length - length - margin))
-        return self(padded)['wav_l2'][:, margin:margin + length]
+        left, right = enhance_padding(length, self.win_len, self.hop)
+        return self(F.pad(noisy, (left, right)))['wav_l2'][:, left:left + length]
+
+
+def enhance_padding(length: int, win_len: int, hop: int) -> Tuple[int, int]:
+    """Zeros to add before and after ``length`` samples for :meth:`FRCRN.enhance`:
+    ``win_len - hop`` at both ends, then up to a whole number of hops."""
+    margin = win_len - hop
+    padded_length = max(length + 2 * margin, win_len)
+    padded_length += -(padded_length - win_len) % hop
+    return margin, padded_length - length - margin
 
 
 def complex_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

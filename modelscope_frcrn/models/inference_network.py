@@ -30,7 +30,7 @@ from torch import nn
 
 from .complex_layers import (ComplexBatchNorm2d, ComplexConvTranspose2d, ComplexSqueezeExcite,
                              _block_weight)
-from .frcrn import FRCRN
+from .frcrn import FRCRN, enhance_padding
 from .fsmn import ComplexFrequencyFsmn, ComplexTimeFsmn, UniDeepFsmn
 from .unet import LEVELS, ComplexUNet
 
@@ -343,11 +343,8 @@ class FusedFRCRN(nn.Module):
 
     def pad(self, noisy: torch.Tensor) -> Tuple[torch.Tensor, int]:
         """Pad as :meth:`FRCRN.enhance` does; returns the padded input and the offset of the first sample."""
-        length = noisy.shape[-1]
-        margin = self.win_len - self.hop
-        padded_length = max(length + 2 * margin, self.win_len)
-        padded_length += -(padded_length - self.win_len) % self.hop
-        return F.pad(noisy, (margin, padded_length - length - margin)), margin
+        left, right = enhance_padding(noisy.shape[-1], self.win_len, self.hop)
+        return F.pad(noisy, (left, right)), left
 
     @torch.inference_mode()
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
