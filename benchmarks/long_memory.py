@@ -66,10 +66,9 @@ def random_model_dir(directory: Path, width: int) -> Path:
 
     from modelscope_frcrn.models import FRCRN
 
-    directory.mkdir(parents=True)
-    config = json.loads((HERE.parent / 'configuration.json').read_text())
-    config['model']['width'] = width
-    (directory / 'configuration.json').write_text(json.dumps(config))
+    from training_bench import model_dir
+
+    model_dir(directory, width=width)
     torch.manual_seed(0)
     torch.save(FRCRN(width=width).state_dict(), directory / 'pytorch_model.bin')
     return directory

@@ -65,13 +65,11 @@ ENHANCER_SECONDS = (1, 2, 4, 8, 16)
 def make_model_dir(root: Path) -> Path:
     """Official configuration with random weights and randomised BatchNorm statistics."""
     import torch
+    from training_bench import model_dir
 
     from modelscope_frcrn.models import FRCRN
 
-    config = json.loads((REPO_ROOT / 'configuration.json').read_text())
-    config['model'].update(win_type='hann', width=128)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / 'configuration.json').write_text(json.dumps(config, indent=2))
+    model_dir(root, win_type='hann', width=128)
     torch.manual_seed(0)
     network = FRCRN(win_type='hann')
     generator = torch.Generator().manual_seed(0)
