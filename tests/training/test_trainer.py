@@ -142,8 +142,7 @@ def test_two_processes_with_torchrun(model_dir, tmp_path):
          '--standalone', str(script), str(model_dir), str(tmp_path)],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    reports = sorted(line.split()[1:] for line in result.stdout.splitlines()
-                     if line.startswith('REPORT'))
+    reports = [(tmp_path / f'report_{rank}.txt').read_text().split() for rank in (0, 1)]
     assert [report[0] for report in reports] == ['0', '1']
     assert reports[0][1:] == reports[1][1:]  # same world size, metrics and weights on both ranks
     assert reports[0][1] == '2' and reports[0][2] == 'DistributedDataParallel'

@@ -1,5 +1,10 @@
-"""Run by test_two_processes_with_torchrun under `torchrun --nproc_per_node 2`."""
+"""Run by test_two_processes_with_torchrun under `torchrun --nproc_per_node 2`.
+
+Each rank writes its report to its own file, ``WORK_DIR/report_RANK.txt``: the ranks share
+one stdout pipe, where unbuffered prints of the two ranks interleave.
+"""
 import sys
+from pathlib import Path
 
 import torch.distributed as dist
 from modelscope.metainfo import Trainers
@@ -16,5 +21,7 @@ trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
 trainer.train()
 metrics = trainer.evaluate()
 checksum = sum(p.double().sum().item() for p in trainer.model.parameters())
-print('REPORT', dist.get_rank(), dist.get_world_size(), type(trainer.model).__name__,
-      f"{metrics['avg_sisnr']:.6f}", f'{checksum:.6f}', flush=True)
+rank = dist.get_rank()
+report = [rank, dist.get_world_size(), type(trainer.model).__name__,
+          f"{metrics['avg_sisnr']:.6f}", f'{checksum:.6f}']
+Path(work_dir, f'report_{rank}.txt').write_text(' '.join(map(str, report)))
