@@ -1,34 +1,60 @@
-"""Writing files atomically: a temporary file in the same folder, then a rename.
+"""Writing files atomically: a temporary file in the same folder, flushed to disk, then a rename.
 
 Every file this package writes (audio, weights, results) goes through here, so
-an interrupted write never leaves a partial file under the final name.
+an interrupted write never leaves a partial file under the final name, and a
+file that exists under its final name is complete (resuming relies on it).
 """
 import os
-import tempfile
+import secrets
 from typing import BinaryIO, Callable
 
 
 def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:
     """Create ``path`` (and its folder) with ``write(stream)``; readers never see a partial
     file and a failed write leaves nothing under ``path``. The file gets the usual
-    permissions (``0o666`` less the umask), not ``mkstemp``'s 0600."""
+    permissions (``0o666`` less the umask)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.',
-                                         suffix='.part', dir=directory)
+    handle, temp_path = _create_temporary(directory, os.path.basename(path))
     try:
         with os.fdopen(handle, 'wb') as stream:
             write(stream)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
+            stream.flush()
+            os.fsync(stream.fileno())  # the data is on disk before the name points at it
         os.replace(temp_path, path)
     except BaseException:
         os.unlink(temp_path)
         raise
+    _sync_directory(directory)
 
 
 def write_text_atomically(path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically (see :func:`write_atomically`)."""
     write_atomically(path, lambda stream: stream.write(text.encode('utf-8')))
+
+
+def _create_temporary(directory: str, name: str):
+    """(descriptor, path) of a new hidden file beside ``name``. Opened with mode 0o666, so
+    the kernel applies the umask (``tempfile.mkstemp`` makes 0o600, and reading the umask
+    means setting it, process-wide, which races with other threads)."""
+    while True:
+        temp_path = os.path.join(directory, f'.{name}.{secrets.token_hex(4)}.part')
+        try:
+            return os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp_path
+        except FileExistsError:
+            continue
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
