@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
 import venv
 from pathlib import Path
 
@@ -16,6 +15,17 @@ import pytest
 from conftest import EXAMPLE_WAV, REPO_ROOT, run_python
 
 HUB_ID = 'damo/speech_frcrn_ans_cirm_16k'
+# The hub's domain pointed at a closed local port: a CI machine with a network cannot reach the
+# real hub, and every connection the child opens is recorded (NETWORK_AUDIT) to assert on.
+DEAD_HUB = {'MODELSCOPE_DOMAIN': '127.0.0.1:9'}
+DEAD_HUB_ADDRESS = ('127.0.0.1', 9)
+NETWORK_AUDIT = '''
+import atexit, sys
+_connections = []
+sys.addaudithook(lambda event, args: _connections.append(args[1])
+                 if event == 'socket.connect' and isinstance(args[1], tuple) else None)
+atexit.register(lambda: print('CONNECTIONS', repr(_connections[:10]), file=sys.stderr))
+'''
 
 # The model card's inference code; only the model location and the input differ.
 CARD_SNIPPET = '''
@@ -41,6 +51,12 @@ def _run_card_snippet(model, output: Path, env=None, executable=sys.executable):
     code = CARD_SNIPPET.format(model=model, input=str(EXAMPLE_WAV), output=str(output)) + REPORT
     lines = run_python(code, env=env, executable=executable, cwd=output.parent).stdout.split()
     return lines[-4:]
+
+
+def _connections(stderr: str) -> list:
+    """The (host, port) addresses the child connected to, as NETWORK_AUDIT reported them."""
+    import ast
+    return ast.literal_eval(stderr.rsplit('CONNECTIONS ', 1)[1].splitlines()[0])
 
 
 def _assert_ours(report, output: Path):
@@ -71,23 +87,25 @@ def test_card_snippet_with_local_model_dir(random_model_dir, tmp_path):
 def test_card_snippet_with_hub_id_from_filled_cache_offline(random_model_dir, tmp_path, layout):
     shutil.copytree(random_model_dir, tmp_path / 'cache' / layout)
     output = tmp_path / 'output.wav'
-    started = time.monotonic()
-    report = _run_card_snippet(HUB_ID, output, env={'MODELSCOPE_CACHE': str(tmp_path / 'cache')})
-    _assert_ours(report, output)
-    assert time.monotonic() - started < 30  # the built-in spends ~32 s on failing hub calls first
+    code = NETWORK_AUDIT + CARD_SNIPPET.format(model=HUB_ID, input=str(EXAMPLE_WAV),
+                                               output=str(output)) + REPORT
+    result = run_python(code, cwd=tmp_path,
+                        env={**DEAD_HUB, 'MODELSCOPE_CACHE': str(tmp_path / 'cache')})
+    _assert_ours(result.stdout.split()[-4:], output)
+    assert _connections(result.stderr) == []  # the built-in spends ~32 s on failing hub calls
 
 
 def test_hub_id_without_cache_or_network_fails_fast_and_clearly(tmp_path):
-    code = CARD_SNIPPET.split('result =')[0]
-    started = time.monotonic()
+    code = NETWORK_AUDIT + CARD_SNIPPET.split('result =')[0]
     result = subprocess.run([sys.executable, '-c', code.format(model=HUB_ID)],
                             capture_output=True, text=True, timeout=60,
-                            env={**_environ(), 'MODELSCOPE_CACHE': str(tmp_path / 'empty')})
-    elapsed = time.monotonic() - started
+                            env={**_environ(), **DEAD_HUB,
+                                 'MODELSCOPE_CACHE': str(tmp_path / 'empty')})
     assert result.returncode != 0
     assert 'ModelNotAvailableError' in result.stderr
     assert 'not in the ModelScope cache' in result.stderr and 'local model directory' in result.stderr
-    assert elapsed < 10
+    # one reachability probe, and no hub request after it (ModelScope would retry its calls)
+    assert _connections(result.stderr) == [DEAD_HUB_ADDRESS]
 
 
 def _environ():
