@@ -6,6 +6,7 @@ import io
 import re
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -152,18 +153,28 @@ def test_posts_elsewhere_are_not_found(echo_server):
 
 
 def test_requests_are_queued_and_run_one_at_a_time():
-    pipeline = SlowPipeline(seconds=0.3)
-    with running(DemoWorker(pipeline, max_queued=3)) as demo:
+    pipeline = SlowPipeline()
+    worker = DemoWorker(pipeline, max_queued=3)
+    with running(worker) as demo:
         answers = []
         threads = [threading.Thread(target=lambda: answers.append(
             post_audio(demo, wav_of(np.zeros(1600))))) for _ in range(3)]
         for thread in threads:
             thread.start()
+        assert pipeline.started.wait(30)
+        # the requests overlap for sure: two wait in the queue while the first one runs
+        deadline = time.monotonic() + 30
+        while worker._jobs.qsize() < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker._jobs.qsize() == 2
+        time.sleep(0.2)
+        pipeline.release.set()
         for thread in threads:
             thread.join()
     assert [answer.status for answer in answers] == [200, 200, 200]
     assert pipeline.most_running == 1
-    assert max(answer.json()['queued_seconds'] for answer in answers) >= 0.3
+    assert sorted(answer.json()['queued_seconds'] >= 0.2 for answer in answers) == [False, True,
+                                                                                   True]
 
 
 def test_a_full_queue_answers_busy_and_recovers():
