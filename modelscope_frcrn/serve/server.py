@@ -6,11 +6,20 @@ Routes, all fixed: ``GET /`` (the page), ``/app.js``, ``/style.css``,
 :meth:`~modelscope_frcrn.serve.worker.Enhancement.to_json`, or
 ``{"error": message}`` with a 4xx/5xx status). Paths are looked up as exact
 strings, never mapped onto the file system, so no other file can be read.
+
+An upload is received whole, within ``UPLOAD_DEADLINE_S`` in total, before it
+asks for a place in the denoiser's queue: a slow or idle client holds one of
+``MAX_RECEIVING`` receiving places for at most that long, never the queue.
 """
 import argparse
 import ipaddress
 import json
 import logging
+import re
+import socket
+import sys
+import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,9 +32,14 @@ from .worker import MAX_SECONDS, MAX_UPLOAD_BYTES, DemoWorker, RequestRejected, 
 DEFAULT_HOST = '127.0.0.1'
 DEFAULT_PORT = 7860
 STATIC_DIR = Path(__file__).parent / 'static'
-EXAMPLE_WAV = Path(__file__).resolve().parents[2] / 'examples' / 'speech_with_noise.wav'
+EXAMPLE_WAV = STATIC_DIR / 'speech_with_noise.wav'
 DENOISE_PATH = '/api/denoise'
+#: the longest wait for any one read of a request line or header
 READ_TIMEOUT_S = 60
+#: the longest an upload may take in total (10 MB at about 0.7 Mbit/s)
+UPLOAD_DEADLINE_S = 120.0
+#: uploads received at the same time; more are answered 503 (each holds up to 10 MB)
+MAX_RECEIVING = 8
 #: the pipeline's chunk length: 5 s chunks keep a 10 MB upload within the widget's inference
 #: spec of 1000 MB (10 s chunks peak near 1.1 GB; see benchmarks/serve_memory.py)
 CHUNK_SECONDS = 5.0
@@ -77,10 +91,21 @@ class DemoServer(ThreadingHTTPServer):
     """A threaded HTTP server holding the denoiser and the GET routes' content."""
     daemon_threads = True
 
-    def __init__(self, address: Tuple[str, int], denoiser: DemoWorker, assets: Dict[str, Asset]):
+    def __init__(self, address: Tuple[str, int], denoiser: DemoWorker, assets: Dict[str, Asset],
+                 upload_deadline_s: float = UPLOAD_DEADLINE_S):
         super().__init__(address, DemoHandler)
         self.denoiser = denoiser
         self.assets = assets
+        self.upload_deadline_s = upload_deadline_s
+        self.receiving = threading.BoundedSemaphore(MAX_RECEIVING)
+
+    def handle_error(self, request, client_address) -> None:
+        """One line for a client that went away or stalled; a full traceback for anything else."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, socket.timeout)):
+            logger.info('connection from %s ended: %s', client_address[0], error)
+        else:
+            logger.exception('request from %s failed', client_address[0])
 
     @property
     def url(self) -> str:
@@ -119,9 +144,9 @@ class DemoHandler(BaseHTTPRequestHandler):
         unread = length
         try:
             check_size(length)
+            unread = 0  # whatever happens while reading, nothing more is read
+            data = self._receive(length)
             with self.server.denoiser.queue_slot():
-                unread = 0  # whatever happens while reading, nothing more is read
-                data = self._read_body(length)
                 return 200, self.server.denoiser.enhance(data).to_json()
         except RequestRejected as error:
             status, message = error.status, str(error)
@@ -138,20 +163,38 @@ class DemoHandler(BaseHTTPRequestHandler):
         if value is None:
             raise RequestRejected(411, 'send the audio file as the request body with a '
                                        'Content-Length header')
-        if not value.isdigit():
+        if not re.fullmatch(r'[0-9]{1,18}', value.strip()):  # str.isdigit takes '²'
             raise RequestRejected(400, f'invalid Content-Length: {value!r}')
         return int(value)
 
-    def _read_body(self, length: int) -> bytes:
+    def _receive(self, length: int) -> bytearray:
+        """The body, read within the upload deadline while holding a receiving place."""
+        if not self.server.receiving.acquire(blocking=False):
+            self.close_connection = True
+            raise RequestRejected(503, 'the server is receiving too many uploads; try again in '
+                                       'a minute')
         try:
-            data = self.rfile.read(length)
-        except TimeoutError as error:
-            self.close_connection = True
-            raise RequestRejected(408, f'the upload stalled for {READ_TIMEOUT_S} s') from error
-        if len(data) < length:
-            self.close_connection = True
-            raise RequestRejected(400, f'the upload ended after {len(data)} of {length} bytes')
-        return data
+            return self._read_body(length, time.monotonic() + self.server.upload_deadline_s)
+        finally:
+            self.server.receiving.release()
+            self.connection.settimeout(self.timeout)
+
+    def _read_body(self, length: int, deadline: float) -> bytearray:
+        body = bytearray()
+        while len(body) < length:
+            try:
+                self.connection.settimeout(max(deadline - time.monotonic(), 1e-3))
+                chunk = self.rfile.read1(min(length - len(body), 1 << 16))
+            except socket.timeout as error:
+                self.close_connection = True
+                raise RequestRejected(408, f'the upload did not arrive within '
+                                           f'{self.server.upload_deadline_s:g} s ({len(body)} of '
+                                           f'{length} bytes received)') from error
+            if not chunk:
+                self.close_connection = True
+                raise RequestRejected(400, f'the upload ended after {len(body)} of {length} bytes')
+            body += chunk
+        return body
 
     def _discard(self, length: int) -> None:
         """Read and drop an unread body (up to ``DISCARD_LIMIT``; beyond, close the connection)."""
@@ -178,14 +221,15 @@ class DemoHandler(BaseHTTPRequestHandler):
 
 
 def make_server(denoiser: DemoWorker, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                example: Optional[Path] = EXAMPLE_WAV) -> DemoServer:
+                example: Optional[Path] = EXAMPLE_WAV,
+                upload_deadline_s: float = UPLOAD_DEADLINE_S) -> DemoServer:
     """A server bound to ``host``:``port`` (0: any free port), not yet serving.
 
     Raises:
         ServerStartError: the address cannot be bound (in use, not local...).
     """
     try:
-        return DemoServer((host, port), denoiser, load_assets(example))
+        return DemoServer((host, port), denoiser, load_assets(example), upload_deadline_s)
     except OSError as error:
         raise ServerStartError(f'cannot listen on {host}:{port}: {error}') from error
 

@@ -1,8 +1,10 @@
 """What the demo does with one upload: validate, denoise (one at a time), render.
 
 Kept apart from HTTP so it can be tested and reused without a server. Uploads
-are mixed down to mono and resampled to 16 kHz before the model (the output is
-16 kHz mono either way), so memory does not grow with the channel count.
+are decoded block by block, mixed down to mono and resampled to 16 kHz as they
+are decoded (the output is 16 kHz mono either way), so memory does not grow
+with the channel count or the sample rate; what decoding may cost (channels x
+samples) is checked from the header before any of it is done.
 """
 import base64
 import io
@@ -18,8 +20,11 @@ import numpy as np
 import soundfile as sf
 from modelscope.outputs import OutputKeys
 
-from ..audio import MODEL_SAMPLE_RATE, read_mono
-from ..errors import AudioDecodeError, EmptyAudioError, FRCRNError
+from ..audio import MODEL_SAMPLE_RATE
+from ..audio.io import MAX_CHANNELS
+from ..audio.streams import resample_blocks
+from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, EmptyAudioError,
+                      FRCRNError)
 from .spectrogram import comparison_pngs
 
 #: the model card widget's validator: ``max_size: 10M``
@@ -27,8 +32,15 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 #: what a 10 MB upload of 16 kHz 16-bit mono WAV holds (5.5 min); compressed
 #: uploads (FLAC, OGG, MP3) can hold far more, so the duration is limited too
 MAX_SECONDS = MAX_UPLOAD_BYTES / (2 * MODEL_SAMPLE_RATE)
-#: requests waiting for the model, the one running included; more are refused
+#: requests holding a place for the model, the one running included (so 3 wait); more
+#: are refused
 MAX_QUEUED = 4
+#: what decoding one upload may cost, in samples (channels x frames): 5.5 min of 8-channel
+#: 48 kHz audio. A 1 MB FLAC can declare 8 channels at 384 kHz for 5.5 min (1 billion samples)
+MAX_DECODED_SAMPLES = 8 * 48000 * MAX_SECONDS
+#: sample rates outside this range are header damage, not recordings (soxr's ratio limit)
+SAMPLE_RATE_RANGE = (1000, 768000)
+DECODE_BLOCK_FRAMES = 1 << 16
 
 Pipeline = Callable[[np.ndarray], Dict[str, Any]]
 
@@ -78,6 +90,11 @@ class DemoWorker:
         self._jobs: 'queue.Queue[Tuple[Future, bytes, float]]' = queue.Queue()
         threading.Thread(target=self._work, name='denoiser', daemon=True).start()
 
+    @property
+    def waiting(self) -> int:
+        """Uploads handed to the worker thread and not yet started."""
+        return self._jobs.qsize()
+
     @contextmanager
     def queue_slot(self) -> Iterator[None]:
         """A place in the queue, or :class:`RequestRejected` (503) when it is full."""
@@ -93,7 +110,7 @@ class DemoWorker:
         """Denoise the audio file ``data`` and render both spectrograms (waits for its turn).
 
         Raises:
-            RequestRejected: too large (413) or too long (413).
+            RequestRejected: too large, too long or too costly to decode (413).
             AudioInputError: not decodable audio, empty, no samples, NaN samples.
         """
         check_upload(data)
@@ -111,7 +128,7 @@ class DemoWorker:
 
     def _enhance(self, data: bytes, arrived: float) -> Enhancement:
         started = time.perf_counter()
-        noisy = read_mono(data)  # channels averaged, at 16 kHz
+        noisy = decode_mono(data)
         pcm = np.frombuffer(self.pipeline(noisy)[OutputKeys.OUTPUT_PCM], dtype='<i2')
         processing = time.perf_counter() - started
         input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768)
@@ -121,24 +138,77 @@ class DemoWorker:
 
 
 def check_upload(data: bytes) -> None:
-    """Refuse, before decoding, what is too large, not audio, or too long.
+    """Refuse, before decoding, what is too large, not audio, too long or too costly to decode.
 
     Raises:
-        RequestRejected: over ``MAX_UPLOAD_BYTES`` or ``MAX_SECONDS`` (413).
-        AudioDecodeError: the bytes are not an audio file soundfile can read.
+        RequestRejected: over ``MAX_UPLOAD_BYTES``, ``MAX_SECONDS`` or ``MAX_DECODED_SAMPLES``
+            (413).
+        AudioInputError (or a subclass): not an audio file soundfile can read, no samples,
+            an impossible channel count or sample rate.
     """
     check_size(len(data))
     if not data:
         raise EmptyAudioError('the upload is empty (0 bytes)')
+    with _open_upload(data) as stream:
+        check_decode_cost(stream.channels, stream.samplerate, stream.frames)
+
+
+def check_decode_cost(channels: int, sample_rate: int, frames: int) -> None:
+    """Refuse a header whose audio is empty, impossible, too long or too costly to decode."""
+    if frames <= 0:
+        raise EmptyAudioError('the upload contains no samples')
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioLayoutError(f'the upload has {channels} channels; up to {MAX_CHANNELS} are '
+                               f'supported')
+    low, high = SAMPLE_RATE_RANGE
+    if not low <= sample_rate <= high:
+        raise AudioInputError(f'the upload declares a sample rate of {sample_rate} Hz; '
+                              f'{low} to {high} Hz are supported')
+    seconds = frames / sample_rate
+    if seconds > MAX_SECONDS:
+        raise RequestRejected(413, f'the recording is {seconds / 60:.1f} min long; the limit is '
+                                   f'{MAX_SECONDS / 60:.1f} min')
+    if channels * frames > MAX_DECODED_SAMPLES:
+        raise RequestRejected(413, f'the recording has {channels} channels at {sample_rate} Hz '
+                                   f'for {seconds:.0f} s ({channels * frames / 1e6:.0f} million '
+                                   f'samples); the limit is {MAX_DECODED_SAMPLES / 1e6:.0f} '
+                                   f'million, e.g. {MAX_SECONDS / 60:.1f} min of 8 channels '
+                                   f'at 48 kHz')
+
+
+def decode_mono(data: bytes) -> np.ndarray:
+    """The upload ``data`` as mono float32 ``[T]`` at 16 kHz, decoded block by block: channels
+    averaged and resampled as they are decoded, so only one block is ever held at full width.
+
+    Raises:
+        AudioInputError (or a subclass): as :func:`check_upload`, or damaged data, or NaN or
+            infinite samples.
+        RequestRejected: as :func:`check_upload`.
+    """
+    with _open_upload(data) as stream:
+        check_decode_cost(stream.channels, stream.samplerate, stream.frames)
+        mixed = (block.mean(axis=1, keepdims=True).T for block in
+                 stream.blocks(DECODE_BLOCK_FRAMES, dtype='float32', always_2d=True))
+        try:
+            blocks = list(resample_blocks(mixed, stream.samplerate, MODEL_SAMPLE_RATE))
+        except sf.LibsndfileError as error:
+            raise AudioDecodeError(f'the upload cannot be decoded past {stream.tell()} samples '
+                                   f'(corrupt data): {error.error_string}') from error
+    mono = np.concatenate(blocks, axis=1)[0]
+    if mono.size == 0:
+        raise EmptyAudioError('the upload contains no samples')
+    if not np.isfinite(mono).all():
+        raise AudioInputError('the upload contains NaN or infinite samples')
+    return mono
+
+
+def _open_upload(data: bytes) -> sf.SoundFile:
     try:
-        info = sf.info(io.BytesIO(data))
+        return sf.SoundFile(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         reason = getattr(error, 'error_string', str(error)).rstrip('.')
         raise AudioDecodeError(f'cannot decode the upload as audio ({reason}): upload a WAV, '
                                f'FLAC, OGG or MP3 file') from error
-    if info.duration > MAX_SECONDS:
-        raise RequestRejected(413, f'the recording is {info.duration / 60:.1f} min long; the '
-                                   f'limit is {MAX_SECONDS / 60:.1f} min')
 
 
 def check_size(size: int) -> None:

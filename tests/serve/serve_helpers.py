@@ -18,9 +18,10 @@ from modelscope_frcrn.serve.server import DemoServer
 
 
 @contextmanager
-def running(denoiser: DemoWorker, example=EXAMPLE_WAV) -> Iterator[DemoServer]:
-    """``make_server`` on 127.0.0.1 and a free port, serving in a thread until the block ends."""
-    server = make_server(denoiser, '127.0.0.1', 0, example)
+def running(denoiser: DemoWorker, example=EXAMPLE_WAV, **options) -> Iterator[DemoServer]:
+    """``make_server`` on 127.0.0.1 and a free port, serving in a thread until the block ends;
+    ``options``: ``make_server``'s keyword arguments."""
+    server = make_server(denoiser, '127.0.0.1', 0, example, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
