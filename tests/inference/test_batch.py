@@ -146,19 +146,23 @@ def test_rerun_skips_finished_outputs_and_overwrite_redoes_them(recordings, tmp_
     out_dir = tmp_path / 'out'
     assert run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)[0] == 0
     (out_dir / 'a.wav').unlink()  # as if the first run was interrupted before a.wav
-    stamps = {name: os.stat(out_dir / name).st_mtime_ns for name in ('b.flac', 'sub/c.wav')}
+    finished = ('b.flac', 'sub/c.wav')
+    for name in finished:  # silence marks the outputs that a rerun must leave alone
+        sf.write(str(out_dir / name), np.zeros(8000), 16000)
+    marked = {name: (out_dir / name).read_bytes() for name in finished}
 
     code, out, _ = run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)
 
     assert code == 0 and '1 denoised, 2 skipped, 0 failed' in out
     assert (out_dir / 'a.wav').exists()
-    assert stamps == {name: os.stat(out_dir / name).st_mtime_ns for name in stamps}
+    assert marked == {name: (out_dir / name).read_bytes() for name in finished}
 
     code, out, _ = run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir,
                            '--overwrite')
 
     assert code == 0 and '3 denoised, 0 skipped' in out
-    assert all(os.stat(out_dir / name).st_mtime_ns != stamps[name] for name in stamps)
+    for name in finished:
+        assert np.abs(sf.read(str(out_dir / name))[0]).max() > 0.01, name
 
 
 def test_skipped_files_do_not_load_the_model(recordings, tmp_path, capsys):
