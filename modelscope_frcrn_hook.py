@@ -2,20 +2,20 @@
 
 ``modelscope_frcrn_hook.pth`` (installed into site-packages with the package,
 removed by ``pip uninstall``) calls :func:`install` at interpreter start-up.
-That costs nothing measurable: this module imports only the standard library
-and puts a finder on ``sys.meta_path`` that watches three ModelScope modules.
-When one of them is loaded, its entry point (``build_from_cfg``, ``pipeline``,
-``Model.from_pretrained``) is wrapped in a trampoline. The first call through a
-trampoline imports ``modelscope_frcrn``, which registers our classes with
-ModelScope's registries, and hands the call to
-``modelscope_frcrn.integration``. If the plugin cannot be imported, the
-original ModelScope function runs, after one warning.
+That costs nothing measurable: at start-up this module imports nothing (``sys``
+is built in) and puts a finder on ``sys.meta_path`` that watches three
+ModelScope modules. When one of them is loaded, its entry point
+(``build_from_cfg``, ``pipeline``, ``Model.from_pretrained``) is wrapped in a
+trampoline. The first call through a trampoline imports ``modelscope_frcrn``,
+which registers our classes with ModelScope's registries, and hands the call
+to ``modelscope_frcrn.integration``.
+
+Whatever goes wrong (the plugin cannot be imported, a ModelScope release
+renamed an entry point...), ModelScope must keep working: the hook warns once,
+puts back every entry point it wrapped, stops watching, and every trampoline
+already handed out calls the original function.
 """
-import functools
-import importlib
-import importlib.abc
 import sys
-import warnings
 
 #: module -> (entry point inside it, handler name in modelscope_frcrn.integration)
 ENTRY_POINTS = {
@@ -24,11 +24,17 @@ ENTRY_POINTS = {
     'modelscope.models.base.base_model': ('Model.from_pretrained', 'from_pretrained'),
 }
 _WRAPPED = '__modelscope_frcrn_wrapped__'
-_failed_import = []
+#: (owner, attribute, original value) of each entry point wrapped, to put back on failure
+_wrapped = []
+#: the failure that turned the plugin off in this process (at most one)
+_failures = []
 
 
 def install() -> None:
-    """Watch ModelScope's entry-point modules and wrap those already loaded. Idempotent."""
+    """Watch ModelScope's entry-point modules and wrap those already loaded. Idempotent;
+    does nothing once the hook has been turned off by a failure."""
+    if _failures:
+        return
     if not any(isinstance(finder, _EntryPointFinder) for finder in sys.meta_path):
         sys.meta_path.insert(0, _EntryPointFinder())
     for module_name in ENTRY_POINTS:
@@ -37,12 +43,26 @@ def install() -> None:
 
 
 def wrap_entry_point(module) -> None:
-    """Replace ``module``'s entry point with a trampoline into the plugin."""
+    """Replace ``module``'s entry point with a trampoline into the plugin; on any failure,
+    turn the hook off instead (ModelScope is left as it was)."""
+    if _failures:
+        return
+    try:
+        _wrap(module)
+    except Exception as error:
+        _turn_off(f'cannot wrap the entry point of {module.__name__}', error)
+
+
+def _wrap(module) -> None:
+    import functools
+
     path, handler_name = ENTRY_POINTS[module.__name__]
     owner_path, _, attribute = path.rpartition('.')
     owner = getattr(module, owner_path) if owner_path else module
     current = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
     function = current.__func__ if isinstance(current, classmethod) else current
+    if not callable(function):
+        raise TypeError(f'{path} is not a function')
     if getattr(function, _WRAPPED, False):
         return
 
@@ -54,6 +74,7 @@ def wrap_entry_point(module) -> None:
             return _dispatch(handler_name, function, args, kwargs)
     functools.update_wrapper(trampoline, function)
     setattr(trampoline, _WRAPPED, True)
+    _wrapped.append((owner, attribute, current))
     setattr(owner, attribute,
             classmethod(trampoline) if isinstance(current, classmethod) else trampoline)
 
@@ -66,35 +87,60 @@ def _dispatch(handler_name: str, original, args: tuple, kwargs: dict):
 
 
 def _plugin_integration():
-    if _failed_import:
+    if _failures:
         return None
     try:
+        import importlib
         return importlib.import_module('modelscope_frcrn.integration')
     except Exception as error:  # never break ModelScope because the plugin is broken
-        _failed_import.append(error)
-        warnings.warn(f'modelscope_frcrn could not be activated, ModelScope runs without it: '
-                      f'{type(error).__name__}: {error}')
+        _turn_off('the plugin could not be imported', error)
         return None
 
 
-class _EntryPointFinder(importlib.abc.MetaPathFinder):
-    """Finds the watched modules with the other finders and wraps their loaders."""
+def _turn_off(reason: str, error: Exception) -> None:
+    """Warn (once), put back every wrapped entry point and stop watching."""
+    import warnings
+
+    if _failures:
+        return
+    _failures.append(error)
+    for owner, attribute, original in reversed(_wrapped):
+        setattr(owner, attribute, original)
+    _wrapped.clear()
+    sys.meta_path[:] = [finder for finder in sys.meta_path
+                        if not isinstance(finder, _EntryPointFinder)]
+    warnings.warn(f'modelscope_frcrn could not be activated, ModelScope runs without it '
+                  f'({reason}): {type(error).__name__}: {error}', stacklevel=2)
+
+
+class _EntryPointFinder:
+    """A ``sys.meta_path`` finder: finds the watched modules with the other finders and wraps
+    their loaders. (Not an ``importlib.abc.MetaPathFinder``: importing that module at every
+    interpreter start-up would cost more than everything else here.)"""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in ENTRY_POINTS:
+        if fullname not in ENTRY_POINTS or _failures:
             return None
+        try:
+            spec = self._find_with_others(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _WrappingLoader(spec.loader)
+            return spec
+        except Exception as error:  # the import machinery then finds the module on its own
+            _turn_off(f'cannot find {fullname}', error)
+            return None
+
+    def _find_with_others(self, fullname, path, target):
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, 'find_spec'):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _WrappingLoader(spec.loader)
                 return spec
         return None
 
 
-class _WrappingLoader(importlib.abc.Loader):
+class _WrappingLoader:
     """Delegates to the real loader, then wraps the loaded module's entry point."""
 
     def __init__(self, loader):
@@ -104,7 +150,7 @@ class _WrappingLoader(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
-        self._loader.exec_module(module)
+        self._loader.exec_module(module)  # ModelScope's own errors go to its importer
         wrap_entry_point(module)
 
     def __getattr__(self, name):
