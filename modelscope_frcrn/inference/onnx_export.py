@@ -71,7 +71,7 @@ def onnx_max_difference(model: Union[FRCRNModel, FRCRN], path: str, seconds: flo
     network = model.model if isinstance(model, FRCRNModel) else model
     noisy = 0.05 * np.random.default_rng(seed).standard_normal((1, int(seconds * 16000)))
     noisy = noisy.astype(np.float32)
-    reference = network.eval().enhance(torch.from_numpy(noisy)).numpy()
+    reference = network.enhance(torch.from_numpy(noisy)).numpy()
     exported = OnnxEnhancer(path, 'cpu', network.win_len, network.hop)(noisy)
     return float(np.abs(reference - exported).max())
 

@@ -72,11 +72,19 @@ class FRCRN(nn.Module):
         every sample lies under two full analysis windows, where the
         overlap-add is well conditioned) and up to a whole number of hops.
 
+        Runs in eval mode whatever the module's mode (batch norm uses its running
+        statistics and does not update them); the mode is restored afterwards.
+
         Shape: ``[B, T]`` -> ``[B, T]``.
         """
         length = noisy.shape[-1]
         left, right = enhance_padding(length, self.win_len, self.hop)
-        return self(F.pad(noisy, (left, right)))['wav_l2'][:, left:left + length]
+        was_training = self.training
+        self.eval()
+        try:
+            return self(F.pad(noisy, (left, right)))['wav_l2'][:, left:left + length]
+        finally:
+            self.train(was_training)
 
 
 def enhance_padding(length: int, win_len: int, hop: int) -> Tuple[int, int]:

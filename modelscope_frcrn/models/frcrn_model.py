@@ -36,6 +36,9 @@ class FRCRNModel(TorchModel):
             ``model_complexity`` and ``log_amp`` are accepted and unused, as in
             the official model.
         padding_mode, win_len, win_inc, fft_len, win_type, width: see :class:`FRCRN`.
+
+    Like ModelScope's own models, ``Model.from_pretrained`` returns it in training
+    mode (the pipeline switches it to eval); :meth:`enhance` is correct in either mode.
     """
 
     def __init__(self, model_dir: Optional[str] = None, *args, complex: bool = True,
@@ -90,5 +93,6 @@ class FRCRNModel(TorchModel):
         return outputs
 
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
-        """Enhanced waveforms, as many samples as given. Shape: ``[B, T]`` -> ``[B, T]``."""
+        """Enhanced waveforms, as many samples as given, in eval mode whatever the model's mode
+        and without changing its state. Shape: ``[B, T]`` -> ``[B, T]``."""
         return self.model.enhance(noisy)

@@ -82,3 +82,13 @@ def test_missing_onnxruntime_names_the_extra(small_model, monkeypatch):
     monkeypatch.setattr(builtins, '__import__', no_onnxruntime)
     with pytest.raises(MissingDependencyError, match=r'\[onnx\]'):
         build_enhancer(small_model, backend='onnx')
+
+
+@needs_onnx
+def test_export_and_check_leave_the_callers_mode_alone(random_model_dir, tmp_path):
+    from modelscope_frcrn.inference.onnx_export import export_onnx, onnx_max_difference
+
+    model = FRCRNModel(str(random_model_dir), width=SMALL_WIDTH).train()
+    path = export_onnx(model, str(tmp_path / 'frcrn.onnx'))
+    assert onnx_max_difference(model, path, seconds=0.5) < ONNX_TOLERANCE
+    assert model.training and all(module.training for module in model.modules())
