@@ -115,7 +115,8 @@ def _environ():
 
 @pytest.fixture(scope='module')
 def installed_venv(tmp_path_factory):
-    """A virtual environment with ours installed from a built wheel (not editable).
+    """A virtual environment with ours installed as from a package index: an sdist built from
+    a copy of the source tree, a wheel built from that sdist, the wheel installed.
 
     Its dependencies come from this interpreter's site-packages through a plain
     path line, so that folder's .pth files (our editable install's among them)
@@ -126,9 +127,24 @@ def installed_venv(tmp_path_factory):
     python = str(root / 'bin' / 'python')
     venv_site = _site_packages(python)
     (venv_site / 'system_packages.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
-    subprocess.run([python, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation',
-                    '--no-index', '--quiet', str(REPO_ROOT)], check=True, timeout=300)
+    wheel = _wheel_from_sdist(tmp_path_factory.mktemp('dist'))
+    subprocess.run([python, '-m', 'pip', 'install', '--no-deps', '--no-index', '--quiet',
+                    str(wheel)], check=True, timeout=300)
     return python, venv_site
+
+
+def _wheel_from_sdist(dist: Path) -> Path:
+    source = dist / 'source'
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+        '.git', '__pycache__', '*.egg-info', 'build', 'dist', '.pytest_cache'))
+    run_python(f'from setuptools import build_meta; build_meta.build_sdist({str(dist)!r})',
+               cwd=source)
+    sdist, = dist.glob('*.tar.gz')
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation',
+                    '--no-index', '--quiet', '--wheel-dir', str(dist), str(sdist)],
+                   check=True, timeout=300)
+    wheel, = dist.glob('*.whl')
+    return wheel
 
 
 def _site_packages(python: str) -> Path:
@@ -145,6 +161,10 @@ def test_wheel_install_activates_and_uninstall_removes_the_hook(installed_venv, 
     where = run_python('import modelscope_frcrn; print(modelscope_frcrn.__file__)',
                        executable=python, cwd=tmp_path).stdout.strip()
     assert Path(where).is_relative_to(site_packages)
+    example = run_python('from modelscope_frcrn.serve.server import load_assets; '
+                         'print(len(load_assets()["/examples/speech_with_noise.wav"].body))',
+                         executable=python, cwd=tmp_path).stdout.strip()
+    assert int(example) == EXAMPLE_WAV.stat().st_size  # the demo's example button works
     output = tmp_path / 'output.wav'
     _assert_ours(_run_card_snippet(str(random_model_dir), output, executable=python), output)
 
