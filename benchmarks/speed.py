@@ -153,8 +153,8 @@ def _our_pipeline(model_dir: str, chunk: float, variant: str = 'fused'):
     from modelscope_frcrn.inference import backends, load_pipeline
     from modelscope_frcrn.inference.denoiser import Denoiser
 
-    if variant in UNTUNED_VARIANTS:  # the pipeline's own enhancer must not tune malloc either
-        backends.tune_malloc = lambda *args, **kwargs: False
+    if variant not in UNTUNED_VARIANTS:  # as the CLI and the server do
+        backends.tune_malloc()
     pipe = load_pipeline(model_dir, chunk_seconds=chunk)
     if variant != 'fused':
         pipe.denoiser = Denoiser(_our_enhancer(pipe.model, variant), chunk_seconds=chunk)

@@ -202,6 +202,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """The ``evaluate`` subcommand: evaluate, print the table of means, return 0."""
+    if args.enhanced is None:  # the model runs in this process, which is ours
+        from ..inference.backends import tune_malloc
+
+        tune_malloc()
     result = evaluate_folders(args.noisy, args.clean, enhanced_dir=args.enhanced,
                               model=args.model, device=args.device,
                               with_dnsmos=not args.no_dnsmos, json_path=args.json,

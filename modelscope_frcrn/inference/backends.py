@@ -71,11 +71,12 @@ class TorchEnhancer:
         precision: ``'fp32'``, ``'bf16'`` or ``'fp16'`` (CUDA only) for the U-Nets.
         optimize: run the fused inference copy (True) or the trainable network
             itself (False, fp32 only; the reference the fused copy is tested against).
-        malloc_tuning: on the CPU, call :func:`tune_malloc` (process-wide).
+        malloc_tuning: on the CPU, call :func:`tune_malloc` (process-wide, so off by default:
+            a library call must not change the host process's allocator).
     """
 
     def __init__(self, model: FRCRNModel, device: str = 'cpu', precision: str = 'fp32',
-                 optimize: bool = True, malloc_tuning: bool = True):
+                 optimize: bool = True, malloc_tuning: bool = False):
         _check_choice('precision', precision, PRECISIONS)
         device = _check_device(device)
         if precision == 'fp16' and device.type != 'cuda':
@@ -136,7 +137,7 @@ class OnnxEnhancer:
 
 def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = 'fp32',
                    device: str = 'cpu', onnx_path: Optional[str] = None,
-                   malloc_tuning: bool = True) -> Enhancer:
+                   malloc_tuning: bool = False) -> Enhancer:
     """The enhancer for ``model``.
 
     Args:
@@ -147,7 +148,8 @@ def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = '
             to a temporary file first (a few seconds).
         malloc_tuning: the torch backend on the CPU calls :func:`tune_malloc`
             (process-wide: glibc keeps up to 1 GB of freed memory for reuse), which
-            makes it 25-40 % faster; pass False to leave the allocator alone.
+            makes it 25-40 % faster. Off by default, so that building a pipeline leaves
+            the host process's allocator alone; the CLI and the server turn it on.
 
     Raises:
         UsageError: (a ValueError) an unknown backend, precision or device, or a

@@ -285,7 +285,7 @@ def _build_denoiser(args: argparse.Namespace) -> Denoiser:
     try:
         enhancer = build_enhancer(load_model(args.model), backend=args.backend,
                                   precision=args.precision, device=args.device,
-                                  onnx_path=args.onnx_model)
+                                  onnx_path=args.onnx_model, malloc_tuning=True)
     except ValueError as error:  # an unsupported device/precision/backend combination
         raise UsageError(str(error)) from error
     return Denoiser(enhancer, chunk_seconds=args.chunk_seconds)

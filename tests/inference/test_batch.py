@@ -243,3 +243,13 @@ def test_onnx_backend_matches_torch(tmp_path, capsys, random_model_dir):
     torch_out, _ = sf.read(str(outputs['torch']), dtype='int16')
     onnx_out, _ = sf.read(str(outputs['onnx']), dtype='int16')
     assert np.abs(torch_out.astype(np.int32) - onnx_out).max() <= 2
+
+
+def test_the_cli_tunes_the_allocator_for_its_own_process(tmp_path, capsys, identity_model_dir,
+                                                         monkeypatch):
+    from modelscope_frcrn.inference import backends
+
+    calls = []
+    monkeypatch.setattr(backends, 'tune_malloc', lambda *args: calls.append(args))
+    code, _, _ = run_cli(capsys, touch_audio(tmp_path / 'in.wav'), '--model', identity_model_dir)
+    assert code == 0 and len(calls) == 1

@@ -408,3 +408,12 @@ def test_array_in_channels_first_layout_is_refused(identity_ans):
 def test_bad_output_rate_is_refused(identity_ans):
     with pytest.raises(AudioOutputError, match='sample rate'):
         identity_ans(noise(8000), sample_rate='high')
+
+
+def test_building_the_pipeline_leaves_the_allocator_alone(random_model_dir, monkeypatch):
+    from modelscope_frcrn.inference import backends
+
+    calls = []
+    monkeypatch.setattr(backends, 'tune_malloc', lambda *args: calls.append(args))
+    build(random_model_dir)
+    assert calls == []  # mallopt is process-wide: only our CLI and server may change it
