@@ -17,6 +17,8 @@ EVAL_REQUIRES = ['pesq>=0.0.4', 'pystoi>=0.3', 'speechmos>=0.0.1.1,<0.1', 'onnxr
                  'matplotlib>=3.5']
 # `onnx`: export with PyTorch's TorchScript-based exporter (needs onnx) and run with onnxruntime
 ONNX_REQUIRES = ['onnx>=1.14', 'onnxruntime>=1.15']
+# `train`: on-the-fly augmentation for recipes/broad_model (EQ/low-pass, simulated rooms)
+TRAIN_REQUIRES = ['audiomentations>=0.35', 'pyroomacoustics>=0.7']
 HERE = Path(__file__).parent
 
 
@@ -78,8 +80,8 @@ setup(
         'six',
         'Pillow',
     ],
-    extras_require={'eval': EVAL_REQUIRES, 'onnx': ONNX_REQUIRES,
-                    'test': ['pytest>=7', 'selenium>=4.11'] + EVAL_REQUIRES + ONNX_REQUIRES},
+    extras_require={'eval': EVAL_REQUIRES, 'onnx': ONNX_REQUIRES, 'train': TRAIN_REQUIRES,
+                    'test': ['pytest>=7', 'selenium>=4.11'] + EVAL_REQUIRES + ONNX_REQUIRES + TRAIN_REQUIRES},
     entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
     cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
 )

@@ -1,0 +1,145 @@
+"""Train FRCRN on mixtures drawn on the fly from many voices and noises (resumable).
+
+    python recipes/broad_model/train.py --sources SOURCES --work WORK \
+        [--init modelscope_frcrn/default_model] [--threads 2] [--batch 8] \
+        [--segment-seconds 2] [--iters-per-epoch 25] [--lr 3e-4] [--export DIR]
+
+``SOURCES`` is what ``build_sources.py`` writes: ``speech/{train,valid}/<speaker>/``
+and ``noise/{train,valid}/``. Every training step draws fresh examples
+(:class:`modelscope_frcrn.data.online_mixing.OnlineMixtures`: speech excerpt,
+speed, EQ, band limit, room, noise, SNR -5..20 dB, level); validation uses a
+fixed set of mixtures of the validation speakers and noises, which share no
+speaker or noise file with training.
+
+Training uses the registered ``speech_frcrn_ans_cirm_16k`` trainer and its
+recipe (cIRM MSE - SI-SNR, Adam, grad clip 10), checkpointing every epoch into
+``WORK/train``. Run the same command again to resume from the last epoch
+(the data stream continues where it stopped); stop it at any time with
+Ctrl-C or a kill, losing at most the epoch in progress.
+
+``--export DIR`` (alone, or after training) writes the best epoch so far as a
+model directory with float16 weights plus the training log.
+"""
+import argparse
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from modelscope.metainfo import Trainers
+from modelscope.trainers import build_trainer
+
+from modelscope_frcrn.data.online_mixing import OnlineMixtures, simulate_room_impulse_responses
+from modelscope_frcrn.data.sources import load_folder, load_speaker_folders
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_RATE = 16000
+VALIDATION_BATCHES = 6
+
+
+def room_bank(work: Path, count: int, seed: int):
+    """The simulated rooms, computed once and cached in ``work/rooms.npz``."""
+    path = work / 'rooms.npz'
+    if path.exists():
+        stored = np.load(path)
+        return [(stored[f'full{i}'], stored[f'early{i}']) for i in range(len(stored.files) // 2)]
+    rooms = simulate_room_impulse_responses(count, seed)
+    arrays = {f'{kind}{i}': response for i, pair in enumerate(rooms)
+              for kind, response in zip(('full', 'early'), pair)}
+    np.savez(path, **arrays)
+    return rooms
+
+
+def latest_checkpoint(train_dir: Path):
+    """The ``epoch_N.pth`` with the largest N in ``train_dir``, or None."""
+    found = [(int(match.group(1)), path) for path in train_dir.glob('epoch_*.pth')
+             if (match := re.fullmatch(r'epoch_(\d+)\.pth', path.name))]
+    return max(found)[1] if found else None
+
+
+def export(train_dir: Path, export_dir: Path) -> None:
+    """The best epoch (``output_best``, else ``output``) as a float16 model directory plus the log."""
+    source = train_dir / 'output_best'
+    if not (source / 'pytorch_model.bin').exists():
+        source = train_dir / 'output'
+    export_dir.mkdir(parents=True, exist_ok=True)
+    state = torch.load(source / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+    half = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
+    torch.save(half, export_dir / 'pytorch_model.bin')
+    shutil.copy(source / 'configuration.json', export_dir / 'configuration.json')
+    logs = sorted(train_dir.glob('*.log.json'))
+    if logs:
+        export_dir.joinpath('training_log.json').write_text(
+            ''.join(log.read_text() for log in logs))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sources', type=Path, required=True)
+    parser.add_argument('--work', type=Path, required=True)
+    parser.add_argument('--init', type=Path, default=REPO_ROOT / 'modelscope_frcrn' / 'default_model',
+                        help='model directory to start from (weights and configuration)')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--segment-seconds', type=float, default=2.0)
+    parser.add_argument('--iters-per-epoch', type=int, default=25)
+    parser.add_argument('--max-epochs', type=int, default=10000)
+    parser.add_argument('--lr', type=float, default=3e-4)
+    parser.add_argument('--rooms', type=int, default=48)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--export', type=Path)
+    parser.add_argument('--export-only', action='store_true')
+    args = parser.parse_args(argv)
+
+    train_dir = args.work / 'train'
+    if args.export_only:
+        export(train_dir, args.export)
+        return
+    torch.set_num_threads(args.threads)
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    rooms = room_bank(args.work, args.rooms, args.seed)
+    train_speech = load_speaker_folders(args.sources / 'speech' / 'train')
+    valid_speech = load_speaker_folders(args.sources / 'speech' / 'valid')
+    train_noise = load_folder(args.sources / 'noise' / 'train', 'noise')
+    valid_noise = load_folder(args.sources / 'noise' / 'valid', 'noise')
+    hours = sum(u.size for us in train_speech.values() for u in us) / SAMPLE_RATE / 3600
+    print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {len(valid_speech)} '
+          f'validation speakers, {len(train_noise)}/{len(valid_noise)} noise files, {len(rooms)} rooms '
+          f'({time.monotonic() - started:.0f} s)', flush=True)
+
+    segment = int(args.segment_seconds * SAMPLE_RATE)
+    train_set = OnlineMixtures(train_speech, train_noise, segment,
+                               args.batch * args.iters_per_epoch * args.max_epochs, args.seed,
+                               room_impulse_responses=rooms)
+    valid_set = OnlineMixtures(valid_speech, valid_noise, segment, args.batch * VALIDATION_BATCHES,
+                               args.seed + 1, room_impulse_responses=rooms)
+
+    def recipe(cfg):
+        cfg.train.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
+        cfg.evaluation.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
+        cfg.train.optimizer.lr = args.lr
+        cfg.train.logging.interval = 5
+        cfg.train.checkpoint.period.max_checkpoint_num = 2
+        return cfg
+
+    config = json.loads((args.init / 'configuration.json').read_text())
+    trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
+        model=str(args.init), train_dataset=train_set, eval_dataset=valid_set,
+        work_dir=str(train_dir), max_epochs=args.max_epochs,
+        train_iters_per_epoch=args.iters_per_epoch, val_iters_per_epoch=VALIDATION_BATCHES,
+        cfg_modify_fn=recipe, seed=args.seed))
+    checkpoint = latest_checkpoint(train_dir)
+    print(f'width {config["model"]["width"]}, start: '
+          f'{checkpoint or args.init}', flush=True)
+    trainer.train(checkpoint_path=str(checkpoint) if checkpoint else None)
+    if args.export:
+        export(train_dir, args.export)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
