@@ -8,7 +8,7 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -91,3 +91,17 @@ def load_source(root: str, relative_path: str, kind: str) -> np.ndarray:
                                    f'{MODEL_SAMPLE_RATE} Hz')
     audio.setflags(write=False)
     return audio
+
+
+def load_folder(folder, kind: str) -> List[np.ndarray]:
+    """Every audio file under ``folder`` (recursive, sorted), decoded as 16 kHz mono float32 ``[T]``."""
+    return [load_source(str(folder), name, kind) for name in find_audio_files(folder, kind)]
+
+
+def load_speaker_folders(folder) -> Dict[str, List[np.ndarray]]:
+    """``folder/<speaker>/...`` as speaker name -> that speaker's utterances (16 kHz float32 ``[T]``)."""
+    root = Path(folder)
+    speakers = sorted(entry for entry in root.iterdir() if entry.is_dir()) if root.is_dir() else []
+    if not speakers:
+        raise DataPreparationError(f'speech folder has no speaker sub-folders: {root}')
+    return {speaker.name: load_folder(speaker, 'speech') for speaker in speakers}
