@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import urllib.parse
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,15 +59,40 @@ def resolve_model(model: Any, revision: Optional[str] = None, strict: bool = Fal
 
 
 def cached_model_dir(model_id: str, revision: Optional[str] = None) -> Optional[str]:
-    """The cached snapshot directory of ``model_id`` (new or legacy layout), or None."""
+    """The cached snapshot directory of ``model_id`` (new or legacy layout), or None.
+
+    When ``revision`` is not cached but another revision is, that one is used with a
+    :class:`UserWarning` naming it (the legacy layout holds one revision, whichever was asked).
+    """
     from modelscope.hub.snapshot_download import snapshot_download
 
     for candidate in dict.fromkeys([revision, None]):
         try:
-            return snapshot_download(model_id, revision=candidate, local_files_only=True)
+            path = snapshot_download(model_id, revision=candidate, local_files_only=True)
         except Exception:  # modelscope-hub raises its own CacheNotFound/ValueError types
             continue
+        used = cached_revision(path)
+        if revision is not None and used != revision:
+            warnings.warn(f'revision {revision!r} of {model_id} is not in the ModelScope cache; '
+                          f'using the cached revision {used} at {path}', stacklevel=2)
+        return path
     return None
+
+
+def cached_revision(path: str) -> str:
+    """The revision of a cached model folder: its ``snapshots/REVISION`` name (new cache
+    layout) or the one recorded in its ``.mv`` file (legacy layout), else ``'unknown'``."""
+    from modelscope.hub.utils.caching import FileSystemCache
+
+    folder = Path(path)
+    if folder.parent.name == 'snapshots':
+        return folder.name
+    try:
+        recorded = (folder / FileSystemCache.MODEL_VERSION_FILE_NAME).read_text('utf-8').strip()
+    except OSError:
+        return 'unknown'
+    # 'Revision:v1.0.2,CreatedAt:...' or just the revision
+    return recorded.split(',')[0].removeprefix('Revision:') or 'unknown'
 
 
 def is_frcrn_model_dir(path: str) -> bool:
