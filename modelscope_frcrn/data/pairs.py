@@ -18,6 +18,7 @@ from ..atomic import write_text_atomically
 from ..errors import DataPreparationError
 from .dataset_folder import (METADATA, PAIRS, SETTINGS_FILE, SPLITS, PreparedDataset, fileid_of, jsonl,
                              write_dataset_folder)
+from .ownership import refuse_foreign_files
 from .sources import AUDIO_EXTENSIONS
 
 #: How many offending file names an error message lists.
@@ -33,13 +34,15 @@ def index_pairs(pairs_dir, out_dir, *, test_pairs: Union[int, str] = 20) -> Prep
     Args:
         pairs_dir: a folder with ``noisy/`` and ``clean/`` audio files named ``..._fileid_N``.
         out_dir: the data set folder to write (README.md, ``{split}/metadata.jsonl``,
-            ``{split}/pairs.jsonl``); it may be ``pairs_dir`` itself.
+            ``{split}/pairs.jsonl``); it may be ``pairs_dir`` itself. Those files are
+            replaced only where an earlier index wrote them.
         test_pairs: how many pairs (the highest fileids) form the test split, or ``'all'``.
 
     Raises:
         DataPreparationError: missing folders, no audio, names without a fileid,
         duplicate fileids, a file without its partner, unreadable files, or more
-        test pairs than pairs.
+        test pairs than pairs, or a README.md (or split file) in ``out_dir`` that
+        this tool did not write.
     """
     root = Path(pairs_dir)
     if not root.is_dir():
@@ -61,6 +64,7 @@ def index_pairs(pairs_dir, out_dir, *, test_pairs: Union[int, str] = 20) -> Prep
     if (out_dir / SETTINGS_FILE).exists():
         raise DataPreparationError(f'{out_dir} holds a synthesized data set ({SETTINGS_FILE}): '
                                    f'index the pairs into another --out folder')
+    refuse_foreign_files(out_dir)
     metadata = {}
     for split in SPLITS:
         records = [_record(fileid, noisy[fileid], clean[fileid]) for fileid in split_ids[split]]
