@@ -47,6 +47,8 @@ class EvaluationResult:
         means: ``{'noisy': {metric: mean}, 'enhanced': {...}}`` over the files
             where the metric is finite (NaN when it is nowhere).
         counts: ``{'noisy': {metric: number of finite values}, 'enhanced': ...}``.
+        changes: ``{metric: mean of enhanced - noisy}`` over the files where both are
+            finite (so a file scored on one side only does not skew it; NaN when none).
         rtf: total processing seconds / total audio seconds over all files
             (model route only, model loading excluded), else None.
         metrics: the metric keys measured, in display order.
@@ -58,12 +60,13 @@ class EvaluationResult:
     rtf: Optional[float]
     metrics: List[str]
     settings: Dict[str, Any] = field(default_factory=dict)
+    changes: Dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready copy (NaN becomes None)."""
         return jsonable({'settings': self.settings, 'metrics': self.metrics,
                           'files': len(self.rows), 'rtf': self.rtf, 'means': self.means,
-                          'counts': self.counts, 'rows': self.rows})
+                          'counts': self.counts, 'changes': self.changes, 'rows': self.rows})
 
 
 def evaluate_folders(noisy_dir, clean_dir, enhanced_dir=None, model: Optional[str] = None,
@@ -126,6 +129,7 @@ def evaluate_folders(noisy_dir, clean_dir, enhanced_dir=None, model: Optional[st
                    + (DNSMOS_METRICS if with_dnsmos else ()))
     result = EvaluationResult(
         rows=rows, means=_summary(rows, metrics, _mean), counts=_summary(rows, metrics, _count),
+        changes=_paired_changes(rows, metrics),
         rtf=_total_rtf(rows) if pipeline is not None else None, metrics=metrics,
         settings={
             'noisy_dir': str(noisy_dir), 'clean_dir': str(clean_dir),
@@ -145,13 +149,15 @@ def evaluate_folders(noisy_dir, clean_dir, enhanced_dir=None, model: Optional[st
 
 
 def format_table(result: EvaluationResult) -> str:
-    """The means as a table: one line per metric, noisy vs enhanced and the change."""
+    """The means as a table: one line per metric, noisy vs enhanced and the change (over the
+    files where both are known)."""
     lines = [f'{"metric":<15}{"noisy":>10}{"enhanced":>10}{"change":>10}']
     for metric in result.metrics:
         noisy = result.means['noisy'].get(metric)
         enhanced = result.means['enhanced'].get(metric)
         scale = 100.0 if metric in PERCENT_METRICS else 1.0
-        change = (enhanced - noisy) * scale if noisy is not None and enhanced is not None else None
+        change = result.changes.get(metric)
+        change = None if change is None else change * scale
         lines.append(f'{METRIC_LABELS.get(metric, metric):<15}'
                      f'{_number(noisy, scale):>10}{_number(enhanced, scale):>10}'
                      f'{_number(change, 1.0, signed=True):>10}')
@@ -287,6 +293,16 @@ def _summary(rows, metrics, reduce) -> Dict[str, Dict[str, Any]]:
         summary[group] = {metric: reduce([row[group][metric] for row in rows])
                           for metric in present}
     return summary
+
+
+def _paired_changes(rows, metrics) -> Dict[str, float]:
+    """metric -> mean of ``enhanced - noisy`` over the rows where both are finite."""
+    changes = {}
+    for metric in metrics:
+        if not rows or metric not in rows[0]['noisy'] or metric not in rows[0]['enhanced']:
+            continue
+        changes[metric] = _mean([row['enhanced'][metric] - row['noisy'][metric] for row in rows])
+    return changes
 
 
 def _mean(values) -> float:

@@ -199,8 +199,17 @@ def test_different_lengths_and_silent_files_do_not_crash(dataset, tmp_path):
     assert result.counts['enhanced']['pesq_wb'] == 2
     assert result.means['enhanced']['pesq_wb'] == pytest.approx(
         np.mean([result.rows[0]['enhanced']['pesq_wb'], result.rows[2]['enhanced']['pesq_wb']]))
-    assert 'WB-PESQ enhanced 1/3' in evaluate_module.format_table(result)
+    table = evaluate_module.format_table(result)
+    assert 'WB-PESQ enhanced 1/3' in table
     assert result.to_dict()['rows'][1]['enhanced']['pesq_wb'] is None  # NaN -> null in JSON
+    # the change is taken over the files scored on both sides (1 and 3), not mean minus mean
+    paired = np.mean([result.rows[i]['enhanced']['pesq_wb'] - result.rows[i]['noisy']['pesq_wb']
+                      for i in (0, 2)])
+    unpaired = result.means['enhanced']['pesq_wb'] - result.means['noisy']['pesq_wb']
+    assert abs(paired - unpaired) > 1e-3
+    assert result.changes['pesq_wb'] == pytest.approx(paired)
+    pesq_line = next(line for line in table.splitlines() if line.startswith('WB-PESQ'))
+    assert pesq_line.split()[-1] == f'{paired:+.3f}'
 
 
 @pytest.mark.skipif(not HAVE_DNSMOS, reason="DNSMOS needs speechmos and onnxruntime: "
