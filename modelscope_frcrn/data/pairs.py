@@ -16,8 +16,8 @@ import soundfile as sf
 
 from ..atomic import write_text_atomically
 from ..errors import DataPreparationError
-from .dataset_folder import (METADATA, PAIRS, SETTINGS_FILE, SPLITS, PreparedDataset, fileid_of, jsonl,
-                             write_dataset_folder)
+from .dataset_folder import (PAIRS, SETTINGS_FILE, SPLITS, PreparedDataset, fileid_of, jsonl,
+                             refuse_foreign_parquet, resolve_layout, write_dataset_folder)
 from .ownership import refuse_foreign_files
 from .sources import AUDIO_EXTENSIONS
 
@@ -28,7 +28,8 @@ _SNR = re.compile(r'(?:^|_)snr(-?\d+(?:\.\d+)?)(?:_|$)')
 _LEVEL = re.compile(r'(?:^|_)tl(-?\d+(?:\.\d+)?)(?:_|$)')
 
 
-def index_pairs(pairs_dir, out_dir, *, test_pairs: Union[int, str] = 20) -> PreparedDataset:
+def index_pairs(pairs_dir, out_dir, *, test_pairs: Union[int, str] = 20,
+                layout: str = 'auto') -> PreparedDataset:
     """Make ``out_dir`` a data set folder whose splits point at the pairs in ``pairs_dir``.
 
     Args:
@@ -37,6 +38,8 @@ def index_pairs(pairs_dir, out_dir, *, test_pairs: Union[int, str] = 20) -> Prep
             ``{split}/pairs.jsonl``); it may be ``pairs_dir`` itself. Those files are
             replaced only where an earlier index wrote them.
         test_pairs: how many pairs (the highest fileids) form the test split, or ``'all'``.
+        layout: ``audio`` (nothing copied), ``arrays`` (the samples decoded into
+            ``{split}/data.parquet``) or ``auto`` (see ``dataset_folder.py``).
 
     Raises:
         DataPreparationError: missing folders, no audio, names without a fileid,
@@ -60,24 +63,24 @@ def index_pairs(pairs_dir, out_dir, *, test_pairs: Union[int, str] = 20) -> Prep
     split_ids = {'train': fileids[:len(fileids) - test_pairs],
                  'test': fileids[len(fileids) - test_pairs:]}
 
+    layout = resolve_layout(layout)
     out_dir = Path(os.path.abspath(out_dir))
     if (out_dir / SETTINGS_FILE).exists():
         raise DataPreparationError(f'{out_dir} holds a synthesized data set ({SETTINGS_FILE}): '
                                    f'index the pairs into another --out folder')
     refuse_foreign_files(out_dir)
+    refuse_foreign_parquet(out_dir)
     metadata = {}
     for split in SPLITS:
         records = [_record(fileid, noisy[fileid], clean[fileid]) for fileid in split_ids[split]]
         metadata[split] = records
         if records:
             write_text_atomically(out_dir / split / PAIRS, jsonl(records))
-        else:  # an earlier index of this folder may have had this split
-            for stale in (out_dir / split / PAIRS, out_dir / split / METADATA):
-                if stale.is_file():
-                    stale.unlink()
+        elif (out_dir / split / PAIRS).is_file():  # an earlier index of this folder had this split
+            (out_dir / split / PAIRS).unlink()
     counts = {split: len(ids) for split, ids in split_ids.items()}
-    write_dataset_folder(out_dir, metadata, _description(root, counts))
-    return PreparedDataset(path=out_dir, pairs={s: n for s, n in counts.items() if n})
+    write_dataset_folder(out_dir, metadata, _description(root, counts, layout), layout)
+    return PreparedDataset(path=out_dir, pairs={s: n for s, n in counts.items() if n}, layout=layout)
 
 
 def _files_by_fileid(folder: Path, kind: str) -> Dict[int, Path]:
@@ -152,10 +155,11 @@ def _parsed(pattern, stem: str) -> Optional[float]:
     return float(match.group(1)) if match else None
 
 
-def _description(root: Path, counts: Dict[str, int]) -> str:
+def _description(root: Path, counts: Dict[str, int], layout: str) -> str:
+    where = ('the audio stays where it is (absolute paths in `*/metadata.jsonl`)' if layout == 'audio'
+             else 'the samples are copied into `*/data.parquet`')
     return (
         '# Noisy/clean speech pairs (indexed)\n\n'
         f'Indexed by `modelscope-frcrn prepare-dns --from-pairs {os.path.abspath(root)}`: '
-        f'{counts["train"]} train and {counts["test"]} test pairs, matched by fileid; the audio '
-        'stays where it is (absolute paths in `*/metadata.jsonl`). The test split is the pairs '
-        'with the highest fileids.\n')
+        f'{counts["train"]} train and {counts["test"]} test pairs, matched by fileid; {where}. '
+        'The test split is the pairs with the highest fileids.\n')

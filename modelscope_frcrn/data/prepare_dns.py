@@ -29,6 +29,10 @@ Synthesis (``--clean DIR --noise DIR --out DIR``):
 - Resumable: files are written atomically, a pair whose files exist (and whose
   row is in ``pairs.jsonl``) is skipped, a missing file is rewritten alone.
   Rerunning with other settings into the same folder is refused.
+- Layout (``dataset_folder.py``): ``audio`` rows point at the WAV files,
+  ``arrays`` rows hold the decoded samples; ``auto`` picks ``audio`` where the
+  installed datasets can decode it. Rerunning with another layout rewrites only
+  the data files.
 """
 import argparse
 import json
@@ -45,8 +49,8 @@ import numpy as np
 from ..atomic import write_text_atomically
 from ..audio import MODEL_SAMPLE_RATE, to_int16, write_wav
 from ..errors import DataPreparationError
-from .dataset_folder import (PAIRS, SETTINGS_FILE, SPLITS, PreparedDataset, clean_name, jsonl, noisy_name,
-                             read_jsonl, write_dataset_folder)
+from .dataset_folder import (LAYOUTS, PAIRS, SETTINGS_FILE, SPLITS, PreparedDataset, audio_decoding_problem,
+                             clean_name, jsonl, noisy_name, read_jsonl, resolve_layout, write_dataset_folder)
 from .sources import find_audio_files, list_digest, load_source, split_held_out
 from .synthesis import draw_db, fill_audible_clip, mix
 
@@ -90,7 +94,7 @@ def synthesize_dns(clean_dir, noise_dir, out_dir, *, hours: float = DEFAULT_HOUR
                    level_min: float = DEFAULT_LEVEL[0], level_max: float = DEFAULT_LEVEL[1],
                    held_out_fraction: float = DEFAULT_HELD_OUT_FRACTION,
                    silence_seconds: float = DEFAULT_SILENCE_SECONDS, seed: int = DEFAULT_SEED,
-                   workers: int = 1, progress: bool = True) -> PreparedDataset:
+                   workers: int = 1, progress: bool = True, layout: str = 'auto') -> PreparedDataset:
     """Synthesize a DNS-style noisy/clean data set into ``out_dir`` (see the module docstring).
 
     Args:
@@ -107,6 +111,7 @@ def synthesize_dns(clean_dir, noise_dir, out_dir, *, hours: float = DEFAULT_HOUR
         seed: the seed every random choice derives from.
         workers: processes synthesizing pairs in parallel (the result does not depend on it).
         progress: show a tqdm progress bar on stderr.
+        layout: ``audio``, ``arrays`` or ``auto`` (see ``dataset_folder.py``).
 
     Returns:
         the folder and its pair counts; it loads with
@@ -124,6 +129,7 @@ def synthesize_dns(clean_dir, noise_dir, out_dir, *, hours: float = DEFAULT_HOUR
     counts = {'train': int(train_pairs), 'test': int(test_pairs)}
     _check_settings(counts, clip_seconds, snr_min, snr_max, level_min, level_max,
                     held_out_fraction, silence_seconds, seed, workers)
+    layout = resolve_layout(layout)
     clean_files = find_audio_files(clean_dir, 'clean')
     noise_files = find_audio_files(noise_dir, 'noise')
     out_dir = Path(os.path.abspath(out_dir))
@@ -162,10 +168,10 @@ def synthesize_dns(clean_dir, noise_dir, out_dir, *, hours: float = DEFAULT_HOUR
         if records:
             write_text_atomically(out_dir / split / PAIRS, jsonl(records))
         metadata[split] = [_metadata_row(out_dir / split, record) for record in records]
-    write_dataset_folder(out_dir, metadata, _description(settings, counts))
+    write_dataset_folder(out_dir, metadata, _description(settings, counts, layout), layout)
     return PreparedDataset(path=out_dir, pairs={s: n for s, n in counts.items() if n},
                            files_written=files_written,
-                           pairs_skipped=sum(counts.values()) - len(jobs))
+                           pairs_skipped=sum(counts.values()) - len(jobs), layout=layout)
 
 
 # ---------------------------------------------------------------- planning
@@ -245,7 +251,7 @@ def _metadata_row(split_dir: Path, record: dict) -> dict:
             'duration': record['duration']}
 
 
-def _description(settings: dict, counts: Dict[str, int]) -> str:
+def _description(settings: dict, counts: Dict[str, int], layout: str) -> str:
     return (
         '# DNS-style noisy/clean speech pairs\n\n'
         f'Synthesized by `modelscope-frcrn prepare-dns` from `{settings["clean_dir"]}` and '
@@ -256,11 +262,17 @@ def _description(settings: dict, counts: Dict[str, int]) -> str:
         f'noise files that no train pair uses (listed in `synthesis.json`).\n\n'
         '```python\n'
         'from datasets import load_dataset\n'
-        "train = load_dataset(FOLDER, 'train', split='train')  # columns noisy, clean (Audio), duration\n"
+        "train = load_dataset(FOLDER, 'train', split='train')  # columns noisy, clean, duration\n"
         '```\n\n'
-        'Audio paths in `*/metadata.jsonl` are absolute: after moving this folder, rerun the same\n'
-        'command with the new `--out` (nothing is synthesized again). `*/pairs.jsonl` tells for\n'
-        'every pair its SNR, level, clipping gain and source files.\n')
+        + _MOVING[layout] +
+        '`*/pairs.jsonl` tells for every pair its SNR, level, clipping gain and source files.\n')
+
+
+_MOVING = {
+    'audio': 'Audio paths in `*/metadata.jsonl` are absolute: after moving this folder, rerun the\n'
+             'same command with the new `--out` (nothing is synthesized again).\n',
+    'arrays': 'The samples are in `*/data.parquet` (16 kHz float32); the WAV files beside them are\n'
+              'what `modelscope-frcrn evaluate` reads.\n'}
 
 
 # ---------------------------------------------------------------- making pairs
@@ -388,6 +400,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f'pairs in the test split (default {DEFAULT_TEST_PAIRS}); with '
                              '--from-pairs, the N highest fileids, or "all" for a test-only set, '
                              '0 for a train-only set')
+    parser.add_argument('--layout', choices=LAYOUTS, default='auto',
+                        help='audio: rows point at the WAV files, decoded by datasets (soundfile in '
+                             'datasets 3.x, torchcodec + FFmpeg in 4.x); arrays: rows hold the '
+                             'samples, read by any datasets version without a decoder; auto '
+                             '(default): audio where the installed datasets can decode it')
     parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
 
     synthesis = parser.add_argument_group(
@@ -432,7 +449,7 @@ def run_prepare_dns(args: argparse.Namespace) -> int:
                 f'--from-pairs indexes existing pairs: --{given[0].replace("_", "-")} is an option '
                 f'of synthesis (--clean/--noise), leave it out')
         test_pairs = DEFAULT_TEST_PAIRS if args.test_pairs is None else args.test_pairs
-        result = index_pairs(args.from_pairs, args.out, test_pairs=test_pairs)
+        result = index_pairs(args.from_pairs, args.out, test_pairs=test_pairs, layout=args.layout)
     else:
         if args.clean is None or args.noise is None:
             raise DataPreparationError('pass --clean DIR and --noise DIR to synthesize pairs, '
@@ -455,8 +472,11 @@ def run_prepare_dns(args: argparse.Namespace) -> int:
             level_max=option('level_max', DEFAULT_LEVEL[1]),
             held_out_fraction=option('held_out_fraction', DEFAULT_HELD_OUT_FRACTION),
             seed=option('seed', DEFAULT_SEED), workers=option('workers', os.cpu_count() or 1),
-            progress=not args.quiet)
+            progress=not args.quiet, layout=args.layout)
     print(f'wrote {result.summary()}')
+    problem = audio_decoding_problem() if result.layout == 'audio' else None
+    if problem:
+        print(f'note: {problem}', file=sys.stderr)
     return 0
 
 

@@ -14,10 +14,12 @@ import soundfile as sf
 from conftest import write_wav
 
 from modelscope_frcrn.data import add_parser, index_pairs, synthesize_dns
+from modelscope_frcrn.data.dataset_folder import audio_decoding_problem, resolve_layout
 from modelscope_frcrn.errors import DataPreparationError, FRCRNError
 
 CLIP_SECONDS = 2.5  # 2 segments of 16000 samples per pair, and a tail that to_segment drops
-SMALL = dict(train_pairs=4, test_pairs=2, clip_seconds=CLIP_SECONDS, seed=1, progress=False)
+SMALL = dict(train_pairs=4, test_pairs=2, clip_seconds=CLIP_SECONDS, seed=1, progress=False,
+             layout='audio')
 NAME = re.compile(r'_snr(-?\d+\.\d)_tl(-?\d+\.\d)_fileid_(\d+)\.wav$')
 
 
@@ -64,6 +66,19 @@ def sources(tmp_path_factory):
 def dataset(sources, tmp_path_factory):
     out = tmp_path_factory.mktemp('made') / 'dns'
     synthesize_dns(*sources, out, workers=1, **SMALL)
+    return out
+
+
+@pytest.fixture(scope='module', params=['audio', 'arrays'])
+def loadable(request, dataset, sources, tmp_path_factory):
+    """The small data set in each layout, after checking that ``datasets`` here can read it."""
+    if request.param == 'audio':
+        if audio_decoding_problem():
+            pytest.skip(audio_decoding_problem())
+        return dataset
+    out = tmp_path_factory.mktemp('arrays') / 'dns'
+    shutil.copytree(dataset, out)
+    synthesize_dns(*sources, out, **dict(SMALL, layout='arrays'))
     return out
 
 
@@ -258,40 +273,85 @@ def test_from_pairs_errors(tmp_path):
 # ---------------------------------------------------------------- the folder in datasets / ModelScope
 
 
-def test_load_dataset_gives_the_written_audio(dataset, tmp_path):
-    from datasets import Audio, load_dataset
+def test_load_dataset_gives_the_written_audio(loadable, tmp_path):
+    from datasets import load_dataset
+    from modelscope.msdatasets import MsDataset
 
     for split, count in (('train', 4), ('test', 2)):
-        loaded = load_dataset(str(dataset), split, split=split, cache_dir=str(tmp_path / 'hf'))
+        loaded = load_dataset(str(loadable), split, split=split, cache_dir=str(tmp_path / 'hf'))
         assert loaded.column_names == ['noisy', 'clean', 'duration'] and len(loaded) == count
-        for column in ('noisy', 'clean'):
-            assert isinstance(loaded.features[column], Audio)
-            assert loaded.features[column].sampling_rate == 16000
-        for row, record in zip(loaded, pairs(dataset, split)):
+        for row, record in zip(loaded, pairs(loadable, split)):
             assert row['duration'] == CLIP_SECONDS
             for column in ('noisy', 'clean'):
                 assert row[column]['sampling_rate'] == 16000
-                written = read(dataset / split / record[column])
+                written = read(loadable / split / record[column])
                 np.testing.assert_array_equal(np.asarray(row[column]['array'], np.float64), written)
+    # the model card's evaluation code loads the test split as the default configuration
+    test = MsDataset.load(str(loadable), split='test').to_hf_dataset()
+    assert len(test) == 2 and test.column_names == ['noisy', 'clean', 'duration']
 
 
-def test_modelscope_to_segment_cuts_one_second_segments(dataset, tmp_path):
+def test_modelscope_to_segment_cuts_one_second_segments(loadable, tmp_path):
     from datasets import load_dataset
     from modelscope.msdatasets import MsDataset
     from modelscope.utils.audio.audio_utils import to_segment
 
-    loaded = load_dataset(str(dataset), 'train', split='train', cache_dir=str(tmp_path / 'hf'))
+    loaded = load_dataset(str(loadable), 'train', split='train', cache_dir=str(tmp_path / 'hf'))
     segments = loaded.map(to_segment, remove_columns=['duration'], num_proc=2, batched=True,
                           batch_size=36)
-    lengths = [sf.info(str(dataset / 'train' / r['noisy'])).frames for r in pairs(dataset, 'train')]
+    lengths = [sf.info(str(loadable / 'train' / r['noisy'])).frames for r in pairs(loadable, 'train')]
     assert len(segments) == sum(n // 16000 for n in lengths) == 8
     assert segments.column_names == ['noisy', 'clean']
     first = segments[0]
     assert len(first['noisy']) == len(first['clean']) == 16000
-    first_noisy = read(dataset / 'train' / pairs(dataset, 'train')[0]['noisy'])
+    first_noisy = read(loadable / 'train' / pairs(loadable, 'train')[0]['noisy'])
     np.testing.assert_allclose(first['noisy'], first_noisy[:16000])
     split = MsDataset.from_hf_dataset(segments.train_test_split(test_size=2, seed=0))
     assert len(split['train'][0]['clean']) == 16000
+
+
+def test_layouts_have_one_data_file_each(loadable):
+    layout = 'arrays' if (loadable / 'train' / 'data.parquet').exists() else 'audio'
+    card = (loadable / 'README.md').read_text()
+    for split in ('train', 'test'):
+        assert sorted(p.name for p in (loadable / split).glob('*.*')) == sorted(
+            ['pairs.jsonl', {'audio': 'metadata.jsonl', 'arrays': 'data.parquet'}[layout]])
+    assert ('audio:' in card) == (layout == 'audio')
+    for split in ('train', 'test'):
+        assert (f'path: {split}/data.parquet' in card) == (layout == 'arrays')
+
+
+def test_arrays_layout_never_replaces_a_parquet_it_did_not_write(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    write_pairs(tmp_path / 'set', [(0, 'x_fileid_0.wav'), (1, 'x_fileid_1.wav')])
+    theirs = tmp_path / 'set' / 'test' / 'data.parquet'
+    theirs.parent.mkdir()
+    pq.write_table(pa.table({'x': [1]}), theirs)
+    for layout in ('arrays', 'audio'):
+        with pytest.raises(DataPreparationError, match='data.parquet: not written by prepare-dns'):
+            index_pairs(tmp_path / 'set', tmp_path / 'set', test_pairs='all', layout=layout)
+    assert pq.read_table(theirs).to_pydict() == {'x': [1]}
+    assert sorted(p.name for p in theirs.parent.iterdir()) == ['data.parquet']
+
+
+def test_auto_layout_follows_what_datasets_can_decode(monkeypatch):
+    import sys
+
+    import datasets
+
+    assert resolve_layout('arrays') == 'arrays' and resolve_layout('audio') == 'audio'
+    assert resolve_layout('auto') == ('arrays' if audio_decoding_problem() else 'audio')
+    monkeypatch.setattr(datasets, '__version__', '3.6.0')
+    assert audio_decoding_problem() is None and resolve_layout('auto') == 'audio'
+    monkeypatch.setattr(datasets, '__version__', '4.8.4')
+    monkeypatch.setitem(sys.modules, 'torchcodec', None)  # importing it now fails
+    problem = audio_decoding_problem()
+    assert 'datasets 4.8.4 decodes audio with torchcodec' in problem and '--layout arrays' in problem
+    assert resolve_layout('auto') == 'arrays'
+    with pytest.raises(DataPreparationError, match="unknown layout 'wav'"):
+        resolve_layout('wav')
 
 
 # ---------------------------------------------------------------- errors
@@ -375,6 +435,12 @@ def test_cli_synthesizes_and_indexes(sources, tmp_path, capsys):
     assert args.run(args) == 0
     assert [r['fileid'] for r in pairs(index, 'test')] == [0, 1]
 
+    args = parse(['prepare-dns', '--from-pairs', str(out / 'train'), '--out', str(index),
+                  '--test-pairs', 'all', '--layout', 'arrays'])
+    assert args.run(args) == 0
+    assert f'{index} (arrays layout): 2 test pairs' in capsys.readouterr().out
+    assert (index / 'test' / 'data.parquet').is_file() and not (index / 'test' / 'metadata.jsonl').exists()
+
 
 def test_cli_option_errors_and_help(sources, tmp_path, capsys):
     clean, noise = sources
@@ -392,5 +458,6 @@ def test_cli_option_errors_and_help(sources, tmp_path, capsys):
         parse(['prepare-dns', '--help'])
     text = capsys.readouterr().out
     for option in ('--clean', '--noise', '--out', '--hours', '--clip-seconds', '--snr-min', '--snr-max',
-                   '--level-min', '--level-max', '--test-pairs', '--seed', '--workers', '--from-pairs'):
+                   '--level-min', '--level-max', '--test-pairs', '--seed', '--workers', '--from-pairs',
+                   '--layout'):
         assert option in text
