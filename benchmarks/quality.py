@@ -14,9 +14,11 @@ Sets (``--set both|heldout|ood``):
 - ``heldout``: the in-domain held-out set of recipes/default_model (held-out
   Asterisk speaker and noises, G.722), 30 pairs of 8 s, SNR -5..20 dB;
 - ``ood``: the out-of-domain set of recipes/ood_eval (packages reserved for
-  evaluation), 40 pairs of 8 s: 8 noise types x 5 SNRs. Its ``metadata.jsonl``
-  gives per-noise-type and per-SNR breakdowns (held-out: per SNR, rounded to
-  5 dB, from the file names).
+  evaluation), 40 pairs of 8 s: 8 noise types x 5 SNRs.
+
+Per-noise-type and per-SNR breakdowns come from the set's ``metadata.jsonl``
+(OOD) or prepare-dns's ``pairs.jsonl`` (held-out: noise type from the noise
+file names, SNR rounded to 5 dB).
 
 Systems (each optional: when its package cannot be imported or run, its row
 says why instead of numbers): ``noisy`` (the unprocessed input), ``noisereduce``
@@ -56,7 +58,6 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 import traceback
@@ -302,16 +303,16 @@ class EvalSet:
                              f'{self.clean_dir}; build it first (see the docstring)')
         self.pairs = sorted(pair_folders(self.noisy_dir, self.clean_dir),
                             key=lambda pair: pair[0].name)[:limit]
-        metadata = self.noisy_dir.parent / 'metadata.jsonl'
-        if metadata.is_file():  # the OOD set: noise type and SNR per pair
-            lines = [json.loads(line) for line in metadata.read_text().splitlines() if line]
+        folder = self.noisy_dir.parent
+        if (folder / 'pairs.jsonl').is_file():  # prepare-dns: SNR and noise files per pair
+            self.info = {Path(line['noisy']).name: {
+                'noise_type': _noise_kind(line['noise_sources']),
+                'snr_db': int(5 * round(line['snr'] / 5))}
+                for line in _jsonl(folder / 'pairs.jsonl')}
+        elif (folder / 'metadata.jsonl').is_file():  # recipes/ood_eval
             self.info = {line['name']: {'noise_type': line['noise_type'],
-                                        'snr_db': line['snr_db']} for line in lines}
-        else:  # prepare-dns names: noisy_snr{S}_tl{L}_fileid_{N}: SNR rounded to 5 dB bins
-            for noisy, _, _ in self.pairs:
-                match = _SNR_IN_NAME.search(noisy.name)
-                if match:
-                    self.info[noisy.name] = {'snr_db': int(5 * round(float(match[1]) / 5))}
+                                        'snr_db': line['snr_db']}
+                         for line in _jsonl(folder / 'metadata.jsonl')}
 
     def fingerprint(self) -> str:
         """SHA-256 of every noisy and clean file (names and bytes), in pair order."""
@@ -322,7 +323,16 @@ class EvalSet:
         return digest.hexdigest()
 
 
-_SNR_IN_NAME = re.compile(r'snr(-?\d+(?:\.\d+)?)')
+def _jsonl(path: Path) -> List[Dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _noise_kind(sources: Sequence[str]) -> str:
+    """The noise type of build_sources.py's noise files: synth-<kind>-NN, moh-* is music
+    (hum50/hum60 count as hum); 'mixed' when a pair's noise files differ in kind."""
+    kinds = {'music' if name.startswith('moh-') else name.split('-')[1].rstrip('056')
+             for name in sources}
+    return kinds.pop() if len(kinds) == 1 else 'mixed'
 SET_DESCRIPTIONS = {
     'heldout': 'in-domain held-out set (held-out Asterisk speaker and noises, G.722)',
     'ood': 'out-of-domain set (recipes/ood_eval: packages reserved for evaluation)',
