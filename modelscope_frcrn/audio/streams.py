@@ -69,7 +69,9 @@ class AudioFileReader:
         position = 0
         try:
             with sf.SoundFile(self._readable) as stream:
-                for block in stream.blocks(block_frames, dtype='float32', always_2d=True):
+                # frames given: libsndfile cannot seek in some codecs (GSM 6.10, G.721)
+                for block in stream.blocks(block_frames, frames=self.frames, dtype='float32',
+                                           always_2d=True):
                     if not np.isfinite(block).all():
                         seconds = position / self.format.sample_rate
                         raise AudioInputError(f'{self.path} contains NaN or infinite samples '
@@ -103,9 +105,11 @@ class AudioFileReader:
                 f'cannot decode {self.path} as audio (corrupt, or a format libsndfile does not '
                 f'read; install FFmpeg for M4A/AAC/WMA/WebM): {libsndfile_error}')
         self._decoded_dir = tempfile.mkdtemp(prefix='modelscope_frcrn_decode_')
-        decoded = os.path.join(self._decoded_dir, 'decoded.w64')
+        # Float WAV (RF64 past 4 GB): libsndfile reads FFmpeg's float W64 as 32-bit integers.
+        decoded = os.path.join(self._decoded_dir, 'decoded.wav')
         run = subprocess.run(['ffmpeg', '-nostdin', '-v', 'error', '-i', self.path, '-vn',
-                              '-c:a', 'pcm_f32le', decoded], capture_output=True, text=True)
+                              '-c:a', 'pcm_f32le', '-rf64', 'auto', decoded],
+                             capture_output=True, text=True)
         if run.returncode != 0 or not os.path.isfile(decoded):
             self.close()
             reason = (run.stderr.strip().splitlines() or ['no audio stream'])[-1]
