@@ -1,5 +1,7 @@
 """Enhancer backends: the fused fp32 network equals the trainable one (and ModelScope's
 built-in), bf16 stays close, the trainable model is left alone, CUDA where there is one."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from modelscope_frcrn.inference.loading import load_model
 from modelscope_frcrn.models import FRCRN, FRCRNModel
 from modelscope_frcrn.models.inference_network import fuse_for_inference
 
-from conftest import SMALL_WIDTH
+from conftest import SMALL_WIDTH, run_python
 
 TOLERANCE = 1e-4  # tests/models/test_parity.py
 # bf16 output vs fp32 output of the shipped (trained) model on the held-out asset measured
@@ -69,14 +71,33 @@ def test_fused_layouts_and_polyphase_decoders_equal_reference(small_network, cha
     assert (fused.enhance(noisy) - reference).abs().max().item() <= TOLERANCE
 
 
-def test_malloc_tuning_applies_on_glibc():
-    import platform
+# Page faults of allocating, filling and freeing a 64 MB block five times, in a fresh process.
+MALLOC_PROBE = '''
+import resource
+import numpy as np
+from modelscope_frcrn.inference.backends import tune_malloc
+if {tune}:
+    assert tune_malloc() is True
+faults = []
+for _ in range(5):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = np.ones(64 * 2**20 // 8)
+    del block
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(faults)
+'''
 
-    from modelscope_frcrn.inference.backends import tune_malloc
+
+def test_malloc_tuning_lets_glibc_reuse_large_blocks():
+    import platform
 
     if platform.libc_ver()[0] != 'glibc':
         pytest.skip('mallopt is glibc-only')
-    assert tune_malloc() is True
+    untuned, tuned = (json.loads(run_python(MALLOC_PROBE.format(tune=tune)).stdout)
+                      for tune in (False, True))
+    # by default each 64 MB block is mapped anew and faulted in; tuned, the freed one is reused
+    assert min(untuned[1:]) > 100
+    assert max(tuned[1:]) < min(untuned[1:]) / 10
 
 
 def test_fused_official_width_equals_modelscope_builtin():
