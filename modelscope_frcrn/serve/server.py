@@ -207,6 +207,12 @@ class DemoHandler(BaseHTTPRequestHandler):
                 return
             length -= len(chunk)
 
+    def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None
+                   ) -> None:
+        """http.server's answer to a malformed request, as JSON with the usual headers."""
+        self.close_connection = True
+        self._send_error(code, message or self.responses.get(code, ('error',))[0])
+
     def _send_error(self, status: int, message: str) -> None:
         self._send(status, 'application/json', json.dumps({'error': message}).encode())
 

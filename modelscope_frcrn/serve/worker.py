@@ -187,10 +187,9 @@ def decode_mono(data: bytes) -> np.ndarray:
     """
     with _open_upload(data) as stream:
         check_decode_cost(stream.channels, stream.samplerate, stream.frames)
-        mixed = (block.mean(axis=1, keepdims=True).T for block in
-                 stream.blocks(DECODE_BLOCK_FRAMES, dtype='float32', always_2d=True))
         try:
-            blocks = list(resample_blocks(mixed, stream.samplerate, MODEL_SAMPLE_RATE))
+            blocks = list(resample_blocks(_mono_blocks(stream), stream.samplerate,
+                                          MODEL_SAMPLE_RATE))
         except sf.LibsndfileError as error:
             raise AudioDecodeError(f'the upload cannot be decoded past {stream.tell()} samples '
                                    f'(corrupt data): {error.error_string}') from error
@@ -200,6 +199,16 @@ def decode_mono(data: bytes) -> np.ndarray:
     if not np.isfinite(mono).all():
         raise AudioInputError('the upload contains NaN or infinite samples')
     return mono
+
+
+def _mono_blocks(stream: sf.SoundFile) -> Iterator[np.ndarray]:
+    """``[1, n]`` blocks, channels averaged, until the data ends. (Not ``SoundFile.blocks``:
+    where the data ends before the header says, it yields uninitialised memory.)"""
+    while True:
+        block = stream.read(DECODE_BLOCK_FRAMES, dtype='float32', always_2d=True)
+        if not len(block):
+            return
+        yield block.mean(axis=1, keepdims=True).T
 
 
 def _open_upload(data: bytes) -> sf.SoundFile:
