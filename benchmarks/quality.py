@@ -72,7 +72,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from modelscope_frcrn.audio import resample  # noqa: E402
-from modelscope_frcrn.evaluation import pair_folders, score_pair  # noqa: E402
+from modelscope_frcrn.evaluation import (pair_folders, pesq_wb, score_pair,  # noqa: E402
+                                         si_snr)
 from modelscope_frcrn.evaluation.evaluate import jsonable, load_signal, package_versions  # noqa: E402
 
 RATE = 16000
@@ -438,6 +439,39 @@ def merge(cached: Dict[str, Dict], fresh: List[Dict]) -> List[Dict]:
     return [merged[key] for key in order if key in merged]
 
 
+def adopt(path: Path, eval_set: EvalSet, checked_files: int = 3) -> Dict[str, Dict]:
+    """The systems of a result file of the previous format (one set, ``systems`` at the top)
+    as cached entries of ``eval_set``, after checking that it is the same set: the same
+    noisy file names, and the noisy input's WB-PESQ and SI-SNR recomputed on the first
+    ``checked_files`` pairs equal to the stored ones (1e-6)."""
+    systems = json.loads(path.read_text())['systems']
+    noisy = next(entry for entry in systems if entry['system'] == 'noisy')
+    if [row['name'] for row in noisy['rows']] != [pair[0].name for pair in eval_set.pairs]:
+        raise SystemExit(f'quality.py: {path} was measured on other files than the '
+                         f'{eval_set.name} set')
+    for (noisy_path, clean_path, _), row in list(zip(eval_set.pairs, noisy['rows']))[
+            :checked_files]:
+        clean, signal = load_signal(clean_path), load_signal(noisy_path)
+        length = min(clean.size, signal.size)
+        fresh = (pesq_wb(clean[:length], signal[:length]), si_snr(signal[:length],
+                                                                 clean[:length]))
+        if not np.allclose(fresh, (row['pesq_wb'], row['si_snr']), rtol=0, atol=1e-6):
+            raise SystemExit(f'quality.py: {path}: {noisy_path.name} scores {fresh}, stored '
+                             f'{row["pesq_wb"]}, {row["si_snr"]}: not the same set')
+    adopted = {}
+    for entry in systems:
+        if 'rows' not in entry:
+            continue
+        for row in entry['rows']:
+            row.update(eval_set.info.get(row['name'], {}))
+        entry.update(dnsmos=True, adopted_from=str(path))
+        for field_name in ('noise_type', 'snr_db'):
+            if field_name in entry['rows'][0]:
+                entry[f'by_{field_name}'] = breakdown(entry['rows'], field_name)
+        adopted[entry['system']] = entry
+    return adopted
+
+
 # --------------------------------------------------------------------------- tables
 
 def _cell(value: Optional[float], digits: int, scale: float = 1.0) -> str:
@@ -511,6 +545,10 @@ def parse_args(argv) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, help='torch threads (default: torch\'s)')
     parser.add_argument('--limit', type=int, help='only the first N files (smoke test)')
     parser.add_argument('--no-dnsmos', action='store_true')
+    parser.add_argument('--adopt', type=Path, metavar='FILE',
+                        help='take the systems of FILE, a result file of the previous format '
+                             '(one set), as cached results of the one set of --set, once '
+                             'checked to be the same set')
     parser.add_argument('--merge', nargs='+', type=Path, metavar='FILE',
                         help='run nothing: merge the systems of these result files (each set '
                              'where the fingerprints agree) into --json, and print the tables')
@@ -519,7 +557,7 @@ def parse_args(argv) -> argparse.Namespace:
 
 def planned_systems(args) -> List[Tuple[str, str, Callable]]:
     keys = (args.systems.split(',') if args.systems
-            else [] if args.model else list(DEFAULT_SYSTEMS))
+            else [] if args.model or args.adopt else list(DEFAULT_SYSTEMS))
     unknown = [key for key in keys if key not in SYSTEMS]
     if unknown:
         raise SystemExit(f'quality.py: unknown systems {unknown}; known: {", ".join(SYSTEMS)}')
@@ -533,11 +571,14 @@ def planned_systems(args) -> List[Tuple[str, str, Callable]]:
     return plan
 
 
-def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool, baseline: bool) -> Dict:
-    """Run ``plan`` on the set, merged with the cached systems; ``baseline``: add the
-    noisy row when it is not cached."""
+def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool, baseline: bool,
+            adopted: Optional[Path] = None) -> Dict:
+    """Run ``plan`` on the set, merged with the cached systems (and those of ``adopted``, a
+    result file of the previous format); ``baseline``: add the noisy row when not cached."""
     fingerprint = eval_set.fingerprint()
     cached = cached_systems(previous, eval_set.name, fingerprint)
+    if adopted:
+        cached = {**adopt(adopted, eval_set), **cached}
     if baseline and 'noisy' not in cached and all(key != 'noisy' for key, _, _ in plan):
         plan = [('noisy', *SYSTEMS['noisy'])] + plan
     signals = [(load_signal(noisy), load_signal(clean)) for noisy, clean, _ in eval_set.pairs]
@@ -588,6 +629,8 @@ def main(argv=None) -> int:
     names = ('heldout', 'ood') if args.set == 'both' else (args.set,)
     folders = {'heldout': args.heldout, 'ood': args.ood}
     plan = planned_systems(args)
+    if args.adopt and len(names) != 1:
+        raise SystemExit('quality.py: --adopt needs one set (--set heldout or --set ood)')
     with_dnsmos = not (args.no_dnsmos or args.quick)
     result = {'sets': dict(previous.get('sets', {}))}
     start = time.perf_counter()
@@ -596,7 +639,7 @@ def main(argv=None) -> int:
                            folders[name] / 'clean')
         eval_set.load(args.limit)
         result['sets'][name] = run_set(eval_set, plan, previous, with_dnsmos,
-                                       baseline=not args.systems)
+                                       baseline=not args.systems, adopted=args.adopt)
         print(report(name, result['sets'][name]) + '\n')
     print(f'{time.perf_counter() - start:.0f} s; outputs aligned to the input by '
           f'cross-correlation within +-50 ms; cached rows reused when the set is unchanged')
