@@ -346,7 +346,8 @@ def test_auto_layout_follows_what_datasets_can_decode(monkeypatch):
     monkeypatch.setattr(datasets, '__version__', '3.6.0')
     assert audio_decoding_problem() is None and resolve_layout('auto') == 'audio'
     monkeypatch.setattr(datasets, '__version__', '4.8.4')
-    monkeypatch.setitem(sys.modules, 'torchcodec', None)  # importing it now fails
+    for module in ('torchcodec', 'torchcodec.decoders'):
+        monkeypatch.setitem(sys.modules, module, None)  # importing it now fails
     problem = audio_decoding_problem()
     assert 'datasets 4.8.4 decodes audio with torchcodec' in problem and '--layout arrays' in problem
     assert resolve_layout('auto') == 'arrays'
