@@ -69,9 +69,9 @@ setup(
         'soundfile>=0.12',
         'soxr>=0.3',
         'librosa>=0.10',
-        # datasets 3.x decodes Audio columns with soundfile (no system libraries, any torch);
-        # 4.x/5.x need torchcodec, which is tied to one torch release and needs FFmpeg's shared libraries
-        'datasets>=3.6,<4',
+        # 3.6, or the range ModelScope's extras pin (modelscope[framework] etc.); prepare-dns writes a
+        # folder this datasets reads: 4.x decodes Audio columns only with torchcodec (README)
+        'datasets>=3.6,<=4.8.4',
         'tqdm',
         # needed by ModelScope's pipeline/config/built-in modules but not declared by it
         'addict',
@@ -81,7 +81,9 @@ setup(
         'Pillow',
     ],
     extras_require={'eval': EVAL_REQUIRES, 'onnx': ONNX_REQUIRES, 'train': TRAIN_REQUIRES,
-                    'test': ['pytest>=7', 'selenium>=4.11'] + EVAL_REQUIRES + ONNX_REQUIRES + TRAIN_REQUIRES},
+                    # datasets 3.x here; .ci/run tests 4.x in a second environment beside modelscope[framework]
+                    'test': ['pytest>=7', 'selenium>=4.11', 'datasets<4'] + EVAL_REQUIRES + ONNX_REQUIRES
+                    + TRAIN_REQUIRES},
     entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
     cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
 )
