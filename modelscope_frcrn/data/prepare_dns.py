@@ -391,7 +391,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         'prepare-dns', help='make a DNS-Challenge-style noisy/clean training data set',
         description="Make a data set folder of 16 kHz noisy/clean speech pairs that\n"
                     "datasets.load_dataset(OUT, 'train', split='train') loads with the columns\n"
-                    "noisy, clean (Audio) and duration that the FRCRN model card trains on: either\n"
+                    "noisy, clean (audio) and duration that the FRCRN model card trains on: either\n"
                     "synthesize pairs from clean speech and noise like the DNS Challenge synthesizer\n"
                     "(--clean, --noise), or index pairs made elsewhere (--from-pairs).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
