@@ -298,12 +298,14 @@ class EvalSet:
     pairs: List = field(default_factory=list)
     info: Dict[str, Dict] = field(default_factory=dict)
 
-    def load(self, limit: Optional[int]) -> None:
+    def load(self, limit: Optional[int], shard: Tuple[int, int] = (0, 1)) -> None:
         if not self.noisy_dir.is_dir() or not self.clean_dir.is_dir():
             raise SystemExit(f'quality.py: the {self.name} set is not at {self.noisy_dir} and '
                              f'{self.clean_dir}; build it first (see the docstring)')
         self.pairs = sorted(pair_folders(self.noisy_dir, self.clean_dir),
                             key=lambda pair: pair[0].name)[:limit]
+        self.full_fingerprint = self.fingerprint()
+        self.pairs = self.pairs[shard[0]::shard[1]]
         folder = self.noisy_dir.parent
         if (folder / 'pairs.jsonl').is_file():  # prepare-dns: SNR and noise files per pair
             self.info = {Path(line['noisy']).name: {
@@ -372,6 +374,11 @@ def run_system(key: str, label: str, factory, eval_set: EvalSet, signals,
         entry['traceback'] = traceback.format_exc()
         return entry
     entry['dnsmos'] = with_dnsmos
+    return summarize(entry, rows)
+
+
+def summarize(entry: Dict, rows: List[Dict]) -> Dict:
+    """``entry`` with ``rows`` and what is computed from them: means, RTF, lags, breakdowns."""
     entry['rows'] = rows
     entry['means'] = means(rows)
     total = sum(row['seconds'] for row in rows)
@@ -549,6 +556,9 @@ def parse_args(argv) -> argparse.Namespace:
                         help='take the systems of FILE, a result file of the previous format '
                              '(one set), as cached results of the one set of --set, once '
                              'checked to be the same set')
+    parser.add_argument('--shard', default='0/1', metavar='K/N',
+                        help='only the pairs K, K+N, K+2N... (run shards in parallel processes, '
+                             'then --merge their result files)')
     parser.add_argument('--merge', nargs='+', type=Path, metavar='FILE',
                         help='run nothing: merge the systems of these result files (each set '
                              'where the fingerprints agree) into --json, and print the tables')
@@ -575,7 +585,7 @@ def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool, baseline
             adopted: Optional[Path] = None) -> Dict:
     """Run ``plan`` on the set, merged with the cached systems (and those of ``adopted``, a
     result file of the previous format); ``baseline``: add the noisy row when not cached."""
-    fingerprint = eval_set.fingerprint()
+    fingerprint = eval_set.full_fingerprint
     cached = cached_systems(previous, eval_set.name, fingerprint)
     if adopted:
         cached = {**adopt(adopted, eval_set), **cached}
@@ -587,6 +597,14 @@ def run_set(eval_set: EvalSet, plan, previous: Dict, with_dnsmos: bool, baseline
     return {'description': eval_set.description, 'noisy_dir': str(eval_set.noisy_dir),
             'clean_dir': str(eval_set.clean_dir), 'files': len(eval_set.pairs),
             'fingerprint': fingerprint, 'systems': merge(cached, fresh)}
+
+
+def join_shards(known: Dict, other: Dict) -> Dict:
+    """One system's entries of two shards of a set as one entry (rows in name order)."""
+    rows = sorted(known['rows'] + other['rows'], key=lambda row: row['name'])
+    if len({row['name'] for row in rows}) != len(rows):
+        raise SystemExit(f'quality.py: {known["system"]}: overlapping shards')
+    return summarize({**known, 'load_seconds': known.get('load_seconds')}, rows)
 
 
 def merge_files(files: Sequence[Path]) -> Dict:
@@ -605,8 +623,14 @@ def merge_files(files: Sequence[Path]) -> Dict:
                 raise SystemExit(f'quality.py: {path}: the {name} set differs from the one of '
                                  f'the files before it (fingerprint)')
             systems = {s['system']: s for s in known['systems']} if known else {}
-            merged['sets'][name] = {**set_entry, 'systems': merge(systems,
-                                                                  set_entry['systems'])}
+            fresh = [join_shards(systems[entry['system']], entry)
+                     if set_entry.get('shard') and entry['system'] in systems
+                     and 'rows' in entry and 'rows' in systems[entry['system']] else entry
+                     for entry in set_entry['systems']]
+            files = max(known['files'] if known else 0, max(
+                (len(entry.get('rows', [])) for entry in fresh), default=0))
+            merged['sets'][name] = {**set_entry, 'shard': None, 'files': files,
+                                    'systems': merge(systems, fresh)}
     return merged
 
 
@@ -637,9 +661,11 @@ def main(argv=None) -> int:
     for name in names:
         eval_set = EvalSet(name, SET_DESCRIPTIONS[name], folders[name] / 'noisy',
                            folders[name] / 'clean')
-        eval_set.load(args.limit)
+        shard = tuple(int(part) for part in args.shard.split('/'))
+        eval_set.load(args.limit, shard)
         result['sets'][name] = run_set(eval_set, plan, previous, with_dnsmos,
                                        baseline=not args.systems, adopted=args.adopt)
+        result['sets'][name]['shard'] = args.shard if shard[1] > 1 else None
         print(report(name, result['sets'][name]) + '\n')
     print(f'{time.perf_counter() - start:.0f} s; outputs aligned to the input by '
           f'cross-correlation within +-50 ms; cached rows reused when the set is unchanged')
