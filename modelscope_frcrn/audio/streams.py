@@ -16,16 +16,27 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from ..atomic import write_atomically
 from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, AudioOutputError,
                       EmptyAudioError)
 from .io import MAX_CHANNELS, check_audio_file
 
 BLOCK_SECONDS = 1.0
-#: Integer subtypes too coarse for an enhanced output are written as 16-bit.
+#: Subtypes an enhanced output is not written in: integer ones too coarse, telephone codecs,
+#: and lossy codecs (whose subtype a lossless container would otherwise take: MP3 in WAV).
 _UPGRADED_SUBTYPES = {'PCM_S8': 'PCM_16', 'PCM_U8': 'PCM_16', 'ULAW': 'PCM_16', 'ALAW': 'PCM_16',
                       'IMA_ADPCM': 'PCM_16', 'MS_ADPCM': 'PCM_16', 'G721_32': 'PCM_16',
-                      'GSM610': 'PCM_16'}
+                      'GSM610': 'PCM_16', 'MPEG_LAYER_I': 'PCM_16', 'MPEG_LAYER_II': 'PCM_16',
+                      'MPEG_LAYER_III': 'PCM_16', 'VORBIS': 'PCM_16', 'OPUS': 'PCM_16'}
 _FLOAT_SUBTYPES = {'FLOAT', 'DOUBLE'}
+#: What the encoders take, by subtype or container (libsndfile 1.2 refuses more, and
+#: libvorbis crashes the process above 200 kHz): the only rates, the highest rate, channels.
+_ONLY_RATES = {'MPEG_LAYER_III': (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+               'OPUS': (8000, 12000, 16000, 24000, 48000)}
+_MAX_RATE = {'VORBIS': 200000, 'FLAC': 655350}
+_MAX_CHANNELS = {'MPEG_LAYER_III': 2, 'FLAC': 8}
+_COMMON_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000,
+                 176400, 192000, 352800, 384000)
 
 
 @dataclass(frozen=True)
@@ -50,10 +61,21 @@ class AudioFileReader:
         self.path = os.fspath(path)
         check_audio_file(self.path)
         self._decoded_dir: Optional[str] = None
+        try:
+            self._open()
+        except BaseException:  # Ctrl-C included: no decoded copy is left behind
+            self.close()
+            raise
+
+    def _open(self) -> None:
         self._readable = self._readable_path()
-        with sf.SoundFile(self._readable) as stream:
-            info = AudioFormat(stream.samplerate, stream.channels, stream.format, stream.subtype)
-            self.frames = stream.frames
+        try:
+            with sf.SoundFile(self._readable) as stream:
+                info = AudioFormat(stream.samplerate, stream.channels, stream.format,
+                                   stream.subtype)
+                self.frames = stream.frames
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise AudioDecodeError(f'cannot decode {self.path} as audio: {error}') from error
         if self._decoded_dir:  # lossy sources (AAC, WMA...) are written back as 16-bit
             info = AudioFormat(info.sample_rate, info.channels, 'FFMPEG', 'PCM_16')
         self.format = info
@@ -118,24 +140,108 @@ class AudioFileReader:
         return decoded
 
 
-def output_format(path, source: AudioFormat, sample_rate: int, channels: int) -> AudioFormat:
+def output_format(path, source: AudioFormat, sample_rate: int, channels: int,
+                  exact_rate: bool = False) -> AudioFormat:
     """The format to write ``path`` in: its extension's container, the source's subtype
-    where that container takes it (8-bit and lossy telephone codecs become 16-bit).
+    where that container takes it (8-bit, telephone and lossy codecs become 16-bit PCM in a
+    lossless container), at ``sample_rate`` or, unless ``exact_rate``, the nearest rate the
+    encoder takes (MP3 and Opus have a fixed set, Vorbis and FLAC a maximum).
 
     Raises:
-        AudioOutputError: libsndfile cannot write files with that extension.
+        AudioOutputError: libsndfile cannot write files with that extension, or the
+        container cannot hold ``channels`` channels (MP3 2, FLAC 8) or, with
+        ``exact_rate``, ``sample_rate``.
     """
     extension = os.path.splitext(os.fspath(path))[1].lstrip('.').upper()
     container = {'OGA': 'OGG', 'OPUS': 'OGG', 'AIF': 'AIFF'}.get(extension, extension)
     if container not in sf.available_formats():
         raise AudioOutputError(f'cannot write {path}: unknown audio extension {extension!r} '
                                f'(use .wav, .flac, .ogg, .mp3 ...)')
-    subtype = _UPGRADED_SUBTYPES.get(source.subtype, source.subtype)
-    if extension == 'OPUS':
-        subtype = 'OPUS'
-    if not sf.check_format(container, subtype):
-        subtype = sf.default_subtype(container)
-    return AudioFormat(sample_rate, channels, container, subtype)
+    subtype = 'OPUS' if extension == 'OPUS' else _subtype(container, source.subtype)
+    _check_channels(path, container, subtype, channels)
+    return AudioFormat(_rate(path, container, subtype, sample_rate, exact_rate), channels,
+                       container, subtype)
+
+
+def _subtype(container: str, source_subtype: str) -> str:
+    subtype = _UPGRADED_SUBTYPES.get(source_subtype, source_subtype)
+    if sf.check_format(container, subtype):
+        return subtype
+    if subtype in _FLOAT_SUBTYPES | {'PCM_32'} and sf.check_format(container, 'PCM_24'):
+        return 'PCM_24'  # FLAC: the finest integer format it has
+    return sf.default_subtype(container)
+
+
+def _limit(table: dict, container: str, subtype: str):
+    return table.get(subtype, table.get(container))
+
+
+def _check_channels(path, container: str, subtype: str, channels: int) -> None:
+    most = _limit(_MAX_CHANNELS, container, subtype)
+    if most is not None and channels > most:
+        raise AudioOutputError(f'cannot write {path}: {container} holds at most {most} channels, '
+                               f'the output has {channels} (use --mono, or a .wav output)')
+
+
+def _rate(path, container: str, subtype: str, sample_rate: int, exact: bool) -> int:
+    """``sample_rate``, or the rate the encoder takes nearest above it (else the highest)."""
+    allowed = _limit(_ONLY_RATES, container, subtype)
+    highest = _limit(_MAX_RATE, container, subtype)
+    if allowed is None and highest is not None:
+        allowed = [rate for rate in _COMMON_RATES if rate <= highest]
+        if sample_rate <= highest:
+            return sample_rate
+    if allowed is None or sample_rate in allowed:
+        return sample_rate
+    if exact:
+        raise AudioOutputError(f'cannot write {path}: {subtype} in {container} does not take '
+                               f'{sample_rate} Hz (it takes {_rates_text(allowed, highest)})')
+    return min((rate for rate in allowed if rate >= sample_rate), default=max(allowed))
+
+
+def _rates_text(allowed, highest) -> str:
+    if highest is not None:
+        return f'up to {highest} Hz'
+    return ', '.join(str(rate) for rate in allowed) + ' Hz'
+
+
+def write_audio_file(path, blocks: Iterable[np.ndarray], audio_format: AudioFormat) -> None:
+    """Write ``[C, n]`` float blocks to ``path`` atomically (see :func:`write_blocks`).
+
+    Raises:
+        AudioOutputError: naming ``path``, when the file cannot be written (the encoder
+        refuses the format, the folder is not writable, the disk is full...).
+    """
+    try:
+        write_atomically(path, lambda stream: write_blocks(stream, blocks, audio_format))
+    except (sf.LibsndfileError, OSError) as error:
+        raise AudioOutputError(f'cannot write {path} ({audio_format.format} '
+                               f'{audio_format.subtype}, {audio_format.sample_rate} Hz, '
+                               f'{audio_format.channels} channels): {error}') from error
+
+
+def decoded_frames(path) -> Optional[int]:
+    """How many frames ``path`` decodes to (reading it all), or None if it does not decode."""
+    frames = 0
+    try:
+        with sf.SoundFile(os.fspath(path)) as stream:
+            for block in stream.blocks(1 << 16, dtype='float32', always_2d=True):
+                frames += len(block)
+    except (sf.LibsndfileError, RuntimeError):
+        return None
+    return frames
+
+
+def output_is_complete(input_path, output_path) -> bool:
+    """Whether ``output_path`` decodes to as long a recording as ``input_path`` (so a resumed
+    run may skip it; a file cut short by a crash of an older, non-atomic version is not)."""
+    try:
+        with AudioFileReader(input_path) as reader:
+            frames, input_rate = reader.frames, reader.format.sample_rate
+        output_rate = sf.info(os.fspath(output_path)).samplerate
+    except (AudioInputError, sf.LibsndfileError, RuntimeError):
+        return False
+    return decoded_frames(output_path) == round(frames * output_rate / input_rate)
 
 
 def write_blocks(stream, blocks: Iterable[np.ndarray], audio_format: AudioFormat) -> None:

@@ -166,12 +166,14 @@ def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = '
         raise UsageError(f'the onnx backend runs fp32 only, got precision {precision!r}')
     import_onnxruntime()  # fail before a possibly long export
     network = model.model
-    if onnx_path is None:
-        from .onnx_export import export_onnx
+    if onnx_path is not None:
+        return OnnxEnhancer(onnx_path, device, network.win_len, network.hop)
+    from .onnx_export import export_onnx
 
-        folder = tempfile.mkdtemp(prefix='frcrn-onnx-')
+    # The session holds the model in memory, so the file goes once it is loaded (or failed).
+    with tempfile.TemporaryDirectory(prefix='frcrn-onnx-') as folder:
         onnx_path = export_onnx(model, os.path.join(folder, 'frcrn.onnx'))
-    return OnnxEnhancer(onnx_path, device, network.win_len, network.hop)
+        return OnnxEnhancer(onnx_path, device, network.win_len, network.hop)
 
 
 def import_onnxruntime():

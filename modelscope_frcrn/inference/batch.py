@@ -15,6 +15,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
+from ..audio.streams import output_is_complete
 from ..errors import FRCRNError, UsageError
 from .backends import BACKENDS, PRECISIONS
 from .chunking import DEFAULT_CHUNK_SECONDS
@@ -39,6 +40,8 @@ class Plan:
     jobs: List[Job] = field(default_factory=list)
     #: (path, reason) for inputs that cannot become jobs
     problems: List[Tuple[str, str]] = field(default_factory=list)
+    #: files a glob pattern matched that are not audio (by extension), left out
+    not_audio: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -46,11 +49,14 @@ class Summary:
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    not_audio: int = 0
 
     def __str__(self) -> str:
         text = f'{self.done} denoised, {self.skipped} skipped, {self.failed} failed'
         if self.skipped:
             text += ' (skipped: output exists; --overwrite redoes them)'
+        if self.not_audio:
+            text += f'; {self.not_audio} non-audio files matched by a pattern were left out'
         return text
 
 
@@ -62,17 +68,24 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str] = None) -> Plan:
       to it, a glob's relative to its fixed leading folder, files their name;
     - without ``output``: ``<stem>_enhanced<ext>`` beside a file, and a folder or glob
       ``D`` goes to ``D_enhanced/``.
-    Inputs FFmpeg alone decodes get a ``.wav`` output. An output that is an input,
-    or two inputs with the same output, become problems.
+    Inputs FFmpeg alone decodes get a ``.wav`` output. Each input file is planned once
+    (the first argument that names it decides its output); an output folder inside a
+    searched folder is not searched (earlier outputs are not inputs); files a glob
+    matches that are not audio are left out (``Plan.not_audio``). An output that is an
+    input, or two inputs with the same output, become problems.
     """
     plan = Plan()
-    sources = [(path, _expand(path, output, plan)) for path in inputs]
     to_folder = output is not None and (len(inputs) > 1 or os.path.isdir(output)
                                         or output.endswith(os.sep) or not os.path.isfile(inputs[0]))
-    for path, (root, files) in sources:
+    exclude = output if to_folder else None
+    planned = set()
+    for path in inputs:
+        root, files = _expand(path, exclude, plan)
         for file in files:
-            plan.jobs.append(Job(file, _output_path(path, root, file, output, to_folder)))
-    _drop_conflicts(plan, {os.path.realpath(path) for _, (_, files) in sources for path in files})
+            if os.path.realpath(file) not in planned:
+                planned.add(os.path.realpath(file))
+                plan.jobs.append(Job(file, _output_path(path, root, file, output, to_folder)))
+    _drop_conflicts(plan, planned)
     return plan
 
 
@@ -83,7 +96,8 @@ def run_jobs(jobs: Sequence[Job], make_denoiser: Callable[[], Denoiser], overwri
     summary = Summary()
     denoiser = None
     for job in tqdm(jobs, unit='file', disable=not progress or len(jobs) < 2):
-        if os.path.exists(job.output) and not overwrite:
+        if os.path.exists(job.output) and not overwrite and output_is_complete(job.input,
+                                                                                 job.output):
             summary.skipped += 1
             continue
         denoiser = denoiser or make_denoiser()  # a model problem ends the whole run
@@ -122,22 +136,40 @@ def report_problem(path: str, reason: str) -> None:
     tqdm.write(f'modelscope-frcrn: error: {message}', file=sys.stderr)
 
 
-def _expand(path: str, output: Optional[str], plan: Plan) -> Tuple[str, List[str]]:
-    """(root the relative layout starts from, files) for one input argument."""
+def _expand(path: str, exclude: Optional[str], plan: Plan) -> Tuple[str, List[str]]:
+    """(root the relative layout starts from, files) for one input argument; ``exclude`` is
+    the output folder, not searched when it lies inside the argument's folder."""
     if os.path.isdir(path):
-        return path, _audio_files_under(path, exclude=output)
+        return path, _audio_files_under(path, exclude)
     if os.path.exists(path):
         return os.path.dirname(path), [path]
     if glob.has_magic(path):
-        matches = sorted(glob.glob(path, recursive=True))
-        files = [match for match in matches if os.path.isfile(match)]
-        for folder in (match for match in matches if os.path.isdir(match)):
-            files += _audio_files_under(folder, exclude=output)
+        root = _fixed_prefix(path)
+        files = []
+        for match in sorted(glob.glob(path, recursive=True)):
+            if exclude and _strictly_inside(exclude, root or '.') and \
+                    _strictly_inside(match, exclude, or_equal=True):
+                continue
+            if os.path.isdir(match):
+                files += _audio_files_under(match, exclude)
+            elif not _is_audio(match):
+                plan.not_audio.append(match)
+            elif os.path.isfile(match):
+                files.append(match)
         if not files:
             plan.problems.append((path, 'no file matches this pattern'))
-        return _fixed_prefix(path), files
+        return root, files
     plan.problems.append((path, 'no such file or folder'))
     return '', []
+
+
+def _is_audio(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in AUDIO_EXTENSIONS
+
+
+def _strictly_inside(path: str, folder: str, or_equal: bool = False) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path.startswith(folder.rstrip(os.sep) + os.sep) or (or_equal and path == folder)
 
 
 def _audio_files_under(folder: str, exclude: Optional[str]) -> List[str]:
@@ -147,8 +179,7 @@ def _audio_files_under(folder: str, exclude: Optional[str]) -> List[str]:
     for directory, subdirectories, names in os.walk(folder):
         subdirectories[:] = sorted(name for name in subdirectories
                                    if os.path.realpath(os.path.join(directory, name)) != skip)
-        found += [os.path.join(directory, name) for name in sorted(names)
-                  if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS]
+        found += [os.path.join(directory, name) for name in sorted(names) if _is_audio(name)]
     return found
 
 
@@ -200,11 +231,20 @@ enhanced, and the output keeps the input's rate, channels, loudness and sample
 format unless --sample-rate/--mono say otherwise. Long recordings are processed
 in cross-faded chunks, so memory does not grow with length.
 
+Output formats: the extension picks the container. Lossy inputs (MP3, Vorbis,
+Opus) become 16-bit PCM in WAV, FLAC or AIFF. A kept rate that an encoder does
+not take is resampled to the nearest one it takes (MP3: 8-48 kHz; Opus: 8, 12,
+16, 24, 48 kHz; Vorbis: up to 200 kHz; FLAC: up to 655 kHz); a --sample-rate it
+does not take, and more channels than the container holds (MP3 2, FLAC 8), are
+refused before any work (use --mono, or a .wav output).
+
 Outputs: one file with -o FILE is written there; otherwise -o names a folder
 (folders keep their layout under it). Without -o, a file's output goes beside
 it as NAME_enhanced.EXT and a folder's into FOLDER_enhanced/. Existing outputs
-are skipped, so an interrupted run resumes; --overwrite redoes them. Inputs are
-never overwritten; outputs are written atomically (no partial files).
+are skipped (once they decode to the full length), so an interrupted run
+resumes; --overwrite redoes them. Inputs are never overwritten; outputs are
+written atomically (no partial files). Files a glob matches that are not audio
+are left out and counted; an output folder inside a searched folder is not read.
 """
 
 DENOISE_EXAMPLES = """\
@@ -267,7 +307,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     summary = run_jobs(plan.jobs, lambda: _build_denoiser(args), overwrite=args.overwrite,
                        sample_rate=args.sample_rate, mono=args.mono, progress=not args.quiet)
     summary.failed += len(plan.problems)
-    if len(plan.jobs) == 1 and summary.done == 1 and not plan.problems:
+    summary.not_audio = len(plan.not_audio)
+    if len(plan.jobs) == 1 and summary.done == 1 and not plan.problems and not plan.not_audio:
         print(f'wrote {plan.jobs[0].output}')
     else:
         print(summary)

@@ -11,11 +11,10 @@ from typing import Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from ..atomic import write_atomically
 from ..audio import MODEL_SAMPLE_RATE, normalising_gain
 from ..audio.levels import gain_for_level, rms_of_blocks
 from ..audio.streams import (AudioFileReader, fit_length, output_format, resample_blocks,
-                             write_blocks)
+                             write_audio_file)
 from ..errors import AudioOutputError, AudioTooShortError
 from .backends import Enhancer
 from .chunking import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS, OverlapChunker
@@ -63,18 +62,22 @@ class Denoiser:
 
         Raises:
             AudioInputError (or a subclass): the input is unusable.
-            AudioOutputError: the output format is unknown or would replace the input.
+            AudioOutputError: the output format is unknown, cannot hold the output's channels
+                (or the ``sample_rate`` asked for), would replace the input, or the file cannot
+                be written.
         """
         _refuse_same_file(input_path, output_path)
         with AudioFileReader(input_path) as reader:
             source = reader.format
             rate = resolve_rate(sample_rate, source.sample_rate)
-            target = output_format(output_path, source, rate, 1 if mono else source.channels)
+            target = output_format(output_path, source, rate, 1 if mono else source.channels,
+                                   exact_rate=sample_rate not in (None, KEEP))
+            rate = target.sample_rate  # MP3 and Opus take a few rates only
             self._check_length(reader.frames, source.sample_rate, input_path)
             gain = gain_for_level(rms_of_blocks(reader.blocks(), reader.frames)).astype(np.float32)
             blocks = self._denoise_blocks(reader.blocks(), source.sample_rate, reader.frames,
                                           gain, rate, mono, progress)
-            write_atomically(output_path, lambda stream: write_blocks(stream, blocks, target))
+            write_audio_file(output_path, blocks, target)
 
     def _denoise_blocks(self, blocks: Iterable[np.ndarray], sample_rate: int, frames: int,
                         gain: np.ndarray, output_rate: int, mono: bool,

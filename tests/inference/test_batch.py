@@ -253,3 +253,59 @@ def test_the_cli_tunes_the_allocator_for_its_own_process(tmp_path, capsys, ident
     monkeypatch.setattr(backends, 'tune_malloc', lambda *args: calls.append(args))
     code, _, _ = run_cli(capsys, touch_audio(tmp_path / 'in.wav'), '--model', identity_model_dir)
     assert code == 0 and len(calls) == 1
+
+
+# ----------------------------------------------------------------------------- recursive globs
+
+def test_a_recursive_glob_plans_each_file_once_and_counts_what_is_not_audio(recordings, tmp_path):
+    plan = plan_jobs([str(recordings) + '/**'], str(tmp_path / 'out'))
+
+    assert pairs(plan, tmp_path) == [('recordings/a.wav', 'out/a.wav'),
+                                     ('recordings/b.flac', 'out/b.flac'),
+                                     ('recordings/sub/c.wav', 'out/sub/c.wav')]
+    assert plan.problems == []
+    assert [os.path.basename(path) for path in plan.not_audio] == ['notes.txt']
+
+
+def test_an_input_named_twice_is_planned_once(recordings, tmp_path):
+    plan = plan_jobs([str(recordings), str(recordings / 'a.wav'), str(recordings) + '/*.wav'],
+                     str(tmp_path / 'out'))
+
+    assert sorted(os.path.relpath(job.input, recordings) for job in plan.jobs) == \
+        ['a.wav', 'b.flac', 'sub/c.wav']
+    assert plan.problems == []
+
+
+def test_a_glob_never_reads_the_output_folder_inside_it(recordings, tmp_path, capsys,
+                                                        identity_model_dir):
+    pattern, out_dir = str(recordings) + '/**/*.wav', recordings / 'out'
+    for _ in range(2):  # a rerun must neither read the outputs nor nest out/out/...
+        code, out, _ = run_cli(capsys, pattern, '-o', out_dir, '--model', identity_model_dir)
+        assert code == 0
+    assert sorted(str(path.relative_to(out_dir)) for path in out_dir.rglob('*')
+                  if path.is_file()) == ['a.wav', 'sub/c.wav']
+    assert '0 denoised, 2 skipped, 0 failed' in out
+
+
+def test_the_summary_counts_non_audio_files_a_pattern_matched(recordings, tmp_path, capsys,
+                                                              identity_model_dir):
+    code, out, err = run_cli(capsys, str(recordings) + '/**', '-o', tmp_path / 'out', '--model',
+                             identity_model_dir)
+
+    assert code == 0 and error_lines(err) == []
+    assert '3 denoised, 0 skipped, 0 failed; 1 non-audio files matched by a pattern' in out
+
+
+# ----------------------------------------------------------------------------- resume check
+
+def test_a_truncated_output_is_redone_not_skipped(recordings, tmp_path, capsys,
+                                                  identity_model_dir):
+    out_dir = tmp_path / 'out'
+    assert run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)[0] == 0
+    complete = (out_dir / 'a.wav').read_bytes()
+    (out_dir / 'a.wav').write_bytes(complete[:len(complete) // 2])  # an older version's crash
+
+    code, out, _ = run_cli(capsys, recordings, '-o', out_dir, '--model', identity_model_dir)
+
+    assert code == 0 and '1 denoised, 2 skipped, 0 failed' in out
+    assert sf.info(str(out_dir / 'a.wav')).frames == sf.info(str(recordings / 'a.wav')).frames
