@@ -92,3 +92,24 @@ def test_export_and_check_leave_the_callers_mode_alone(random_model_dir, tmp_pat
     path = export_onnx(model, str(tmp_path / 'frcrn.onnx'))
     assert onnx_max_difference(model, path, seconds=0.5) < ONNX_TOLERANCE
     assert model.training and all(module.training for module in model.modules())
+
+
+@needs_onnx
+def test_the_on_the_fly_export_leaves_no_temporary_folder(small_model, tmp_path, monkeypatch):
+    import tempfile
+
+    from modelscope_frcrn.inference import backends
+
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    enhancer = build_enhancer(small_model, backend='onnx')
+    assert list(tmp_path.iterdir()) == []
+    noisy = np.zeros((1, 4000), np.float32)
+    assert enhancer(noisy).shape == noisy.shape  # the session does not need the file
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(backends, 'OnnxEnhancer', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_enhancer(small_model, backend='onnx')
+    assert list(tmp_path.iterdir()) == []
