@@ -290,12 +290,14 @@ DEFAULT_SYSTEMS = ('noisy', 'rnnoise', 'nsnet2', 'deepfilternet3', 'frcrn_defaul
 
 @dataclass
 class EvalSet:
-    """A folder pair and what is known about each pair (noise type, SNR) by file name."""
+    """A folder pair, its pairs (this shard's), the fingerprint of the whole set and what is
+    known about each pair (noise type, SNR) by noisy file name."""
     name: str
     description: str
     noisy_dir: Path
     clean_dir: Path
     pairs: List = field(default_factory=list)
+    full_fingerprint: str = ''
     info: Dict[str, Dict] = field(default_factory=dict)
 
     def load(self, limit: Optional[int], shard: Tuple[int, int] = (0, 1)) -> None:
@@ -336,6 +338,8 @@ def _noise_kind(sources: Sequence[str]) -> str:
     kinds = {'music' if name.startswith('moh-') else name.split('-')[1].rstrip('056')
              for name in sources}
     return kinds.pop() if len(kinds) == 1 else 'mixed'
+
+
 SET_DESCRIPTIONS = {
     'heldout': 'in-domain held-out set (held-out Asterisk speaker and noises, G.722)',
     'ood': 'out-of-domain set (recipes/ood_eval: packages reserved for evaluation)',
