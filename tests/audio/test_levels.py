@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from modelscope_frcrn.audio.levels import MODEL_INPUT_DBFS, normalising_gain, rms, to_int16
+from modelscope_frcrn.audio.levels import (MODEL_INPUT_DBFS, gain_for_level, normalising_gain, rms,
+                                           rms_of_blocks, to_int16)
 
 TARGET_RMS = 10.0 ** (MODEL_INPUT_DBFS / 20.0)
 
@@ -47,11 +48,19 @@ def test_all_silent_input():
     np.testing.assert_array_equal(gain, [[1.0]])
 
 
-def test_dividing_by_the_gain_restores_the_level():
+def test_block_wise_level_gives_the_whole_signals_gain():
+    """What the file denoiser computes from a stream of blocks (restoring the level on the
+    way out is checked end to end in tests/inference/test_denoiser.py)."""
     rng = np.random.default_rng(2)
-    samples = 0.03 * rng.standard_normal((2, 800))
-    gain = normalising_gain(samples)
-    np.testing.assert_allclose((samples * gain) / gain, samples, rtol=1e-12)
+    samples = np.stack([0.03 * rng.standard_normal(8000), 0.3 * rng.standard_normal(8000),
+                        np.zeros(8000)]).astype(np.float32)
+    blocks = [samples[:, start:start + 1500] for start in range(0, 8000, 1500)]
+
+    level = rms_of_blocks(iter(blocks), 8000)
+
+    np.testing.assert_allclose(level, rms(samples), rtol=1e-12)
+    np.testing.assert_allclose(gain_for_level(level), normalising_gain(samples), rtol=1e-12)
+    assert gain_for_level(level)[2, 0] == 1.0
 
 
 def test_to_int16_scales_and_rounds():
