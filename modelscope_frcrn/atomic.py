@@ -2,8 +2,11 @@
 
 Every file this package writes (audio, weights, results) goes through here, so
 an interrupted write never leaves a partial file under the final name, and a
-file that exists under its final name is complete (resuming relies on it).
+file that exists under its final name is complete (resuming relies on it). The
+hidden temporary file a killed write leaves is deleted when that file is next
+written.
 """
+import glob
 import os
 import secrets
 from typing import BinaryIO, Callable
@@ -27,6 +30,7 @@ def write_atomically(path, write: Callable[[BinaryIO], None]) -> None:
         os.unlink(temp_path)
         raise
     _sync_directory(directory)
+    _remove_leftovers(directory, os.path.basename(path))
 
 
 def write_text_atomically(path, text: str) -> None:
@@ -44,6 +48,17 @@ def _create_temporary(directory: str, name: str):
             return os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp_path
         except FileExistsError:
             continue
+
+
+def _remove_leftovers(directory: str, name: str) -> None:
+    """Delete the temporary files of earlier writes of ``name`` that were killed before their
+    rename (SIGKILL, power loss): once ``name`` is complete, nothing else needs them."""
+    pattern = f'.{glob.escape(name)}.{"[0-9a-f]" * 8}.part'
+    for leftover in glob.glob(os.path.join(glob.escape(directory), pattern)):
+        try:
+            os.unlink(leftover)
+        except OSError:  # gone already, or not ours to delete
+            pass
 
 
 def _sync_directory(directory: str) -> None:

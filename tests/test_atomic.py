@@ -64,3 +64,15 @@ def test_concurrent_writers_in_one_folder_all_succeed(tmp_path):
 
 def _path_of(handle: int) -> str:
     return os.readlink(f'/proc/self/fd/{handle}')
+
+
+def test_a_killed_writes_temporary_file_goes_when_the_file_is_written(tmp_path):
+    target = tmp_path / 'out.wav'
+    leftover = tmp_path / '.out.wav.0123abcd.part'  # what SIGKILL during a write leaves
+    leftover.write_bytes(b'half')
+    other = tmp_path / '.other.wav.0123abcd.part'
+    other.write_bytes(b'half')
+    write_atomically(target, lambda stream: stream.write(b'whole'))
+    assert target.read_bytes() == b'whole'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ['.other.wav.0123abcd.part',
+                                                                 'out.wav']

@@ -7,7 +7,7 @@ import io
 import os
 import urllib.error
 import urllib.request
-from typing import Tuple, Union
+from typing import Iterator, Tuple, Union
 
 import numpy as np
 import soundfile as sf
@@ -21,6 +21,7 @@ MODEL_SAMPLE_RATE = 16000
 #: More channels than this is taken as a layout mistake, not a recording.
 MAX_CHANNELS = 64
 URL_TIMEOUT_S = 30
+READ_BLOCK_FRAMES = 1 << 16
 
 AudioSource = Union[str, os.PathLike, bytes, np.ndarray]
 
@@ -117,11 +118,28 @@ def _decode(data: bytes, origin: str) -> Tuple[np.ndarray, int]:
     if not data:
         raise EmptyAudioError(f'{origin} is empty (0 bytes)')
     try:
-        samples, sample_rate = sf.read(io.BytesIO(data), dtype='float32', always_2d=True)
+        with sf.SoundFile(io.BytesIO(data)) as stream:
+            blocks = list(read_blocks(stream))
+            sample_rate, channels = stream.samplerate, stream.channels
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioDecodeError(f'cannot decode {origin} as audio '
                                f'(corrupt, or not a WAV/FLAC/OGG file): {error}') from error
-    return samples.T, sample_rate
+    if not blocks:
+        return np.zeros((channels, 0), np.float32), sample_rate
+    return np.concatenate(blocks).T, sample_rate
+
+
+def read_blocks(stream: sf.SoundFile, block_frames: int = READ_BLOCK_FRAMES
+                ) -> Iterator[np.ndarray]:
+    """``[n, C]`` float32 blocks of an open file until its data ends, however many frames its
+    header claims: ``sf.read`` allocates the claimed length up front (a damaged MP3 header
+    can claim terabytes), and ``SoundFile.blocks`` pads a short file with uninitialised
+    memory."""
+    while True:
+        block = stream.read(block_frames, dtype='float32', always_2d=True)
+        if not len(block):
+            return
+        yield block
 
 
 def _from_array(array: np.ndarray) -> np.ndarray:

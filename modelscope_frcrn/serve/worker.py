@@ -14,14 +14,14 @@ import time
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 from modelscope.outputs import OutputKeys
 
 from ..audio import MODEL_SAMPLE_RATE
-from ..audio.io import MAX_CHANNELS
+from ..audio.io import MAX_CHANNELS, read_blocks
 from ..audio.streams import resample_blocks
 from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, EmptyAudioError,
                       FRCRNError)
@@ -40,7 +40,6 @@ MAX_QUEUED = 4
 MAX_DECODED_SAMPLES = 8 * 48000 * MAX_SECONDS
 #: sample rates outside this range are header damage, not recordings (soxr's ratio limit)
 SAMPLE_RATE_RANGE = (1000, 768000)
-DECODE_BLOCK_FRAMES = 1 << 16
 
 Pipeline = Callable[[np.ndarray], Dict[str, Any]]
 
@@ -87,7 +86,7 @@ class DemoWorker:
     def __init__(self, pipeline: Pipeline, max_queued: int = MAX_QUEUED):
         self.pipeline = pipeline
         self._slots = threading.BoundedSemaphore(max_queued)
-        self._jobs: 'queue.Queue[Tuple[Future, bytes, float]]' = queue.Queue()
+        self._jobs: 'queue.Queue[Tuple[Future, bytes, float, Optional[float]]]' = queue.Queue()
         threading.Thread(target=self._work, name='denoiser', daemon=True).start()
 
     @property
@@ -106,8 +105,9 @@ class DemoWorker:
         finally:
             self._slots.release()
 
-    def enhance(self, data: bytes) -> Enhancement:
-        """Denoise the audio file ``data`` and render both spectrograms (waits for its turn).
+    def enhance(self, data: bytes, atten_limit_db: Optional[float] = None) -> Enhancement:
+        """Denoise the audio file ``data`` and render both spectrograms (waits for its turn);
+        ``atten_limit_db`` is the pipeline's strength control (None: no limit).
 
         Raises:
             RequestRejected: too large, too long or too costly to decode (413).
@@ -115,21 +115,23 @@ class DemoWorker:
         """
         check_upload(data)
         result: Future = Future()
-        self._jobs.put((result, data, time.perf_counter()))
+        self._jobs.put((result, data, time.perf_counter(), atten_limit_db))
         return result.result()
 
     def _work(self) -> None:
         while True:
-            result, data, arrived = self._jobs.get()
+            result, data, arrived, atten_limit_db = self._jobs.get()
             try:
-                result.set_result(self._enhance(data, arrived))
+                result.set_result(self._enhance(data, arrived, atten_limit_db))
             except Exception as error:  # handed to the waiting request
                 result.set_exception(error)
 
-    def _enhance(self, data: bytes, arrived: float) -> Enhancement:
+    def _enhance(self, data: bytes, arrived: float, atten_limit_db: Optional[float] = None
+                 ) -> Enhancement:
         started = time.perf_counter()
         noisy = decode_mono(data)
-        pcm = np.frombuffer(self.pipeline(noisy)[OutputKeys.OUTPUT_PCM], dtype='<i2')
+        strength = {} if atten_limit_db is None else {'atten_limit_db': atten_limit_db}
+        pcm = np.frombuffer(self.pipeline(noisy, **strength)[OutputKeys.OUTPUT_PCM], dtype='<i2')
         processing = time.perf_counter() - started
         input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768)
         return Enhancement(wav=wav_bytes(pcm), input_png=input_png, enhanced_png=enhanced_png,
@@ -202,13 +204,8 @@ def decode_mono(data: bytes) -> np.ndarray:
 
 
 def _mono_blocks(stream: sf.SoundFile) -> Iterator[np.ndarray]:
-    """``[1, n]`` blocks, channels averaged, until the data ends. (Not ``SoundFile.blocks``:
-    where the data ends before the header says, it yields uninitialised memory.)"""
-    while True:
-        block = stream.read(DECODE_BLOCK_FRAMES, dtype='float32', always_2d=True)
-        if not len(block):
-            return
-        yield block.mean(axis=1, keepdims=True).T
+    """``[1, n]`` blocks, channels averaged, until the data ends."""
+    return (block.mean(axis=1, keepdims=True).T for block in read_blocks(stream))
 
 
 def _open_upload(data: bytes) -> sf.SoundFile:
