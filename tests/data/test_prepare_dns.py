@@ -388,8 +388,12 @@ def test_unusable_sources_and_settings(sources, tmp_path):
     # Fixing the sources and rerunning works: no pair was written with the old file list.
     (tmp_path / 'broken' / 'bad.wav').unlink()
     shutil.copy(clean / 'utt0.wav', tmp_path / 'broken')
-    synthesize_dns(tmp_path / 'broken', noise, tmp_path / 'out2', train_pairs=1, test_pairs=0,
-                   clip_seconds=1.0, progress=False)
+    fixed = synthesize_dns(tmp_path / 'broken', noise, tmp_path / 'out2', train_pairs=1,
+                           test_pairs=0, clip_seconds=1.0, progress=False)
+    assert (fixed.pairs, fixed.files_written, fixed.pairs_skipped) == ({'train': 1}, 2, 0)
+    [pair] = pairs(tmp_path / 'out2', 'train')
+    assert pair['clean_sources'] == ['utt0.wav']
+    assert read(tmp_path / 'out2' / 'train' / pair['clean']).size == 16000
 
     (tmp_path / 'silent').mkdir()
     write_wav(tmp_path / 'silent' / 'zeros.wav', np.zeros(8000, np.float32))
