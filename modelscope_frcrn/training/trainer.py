@@ -8,6 +8,8 @@ What differs from the built-in ``ANSTrainer``:
   nothing and their evaluations repeat the same number).
 - Training resumes from the epoch stored in a checkpoint
   (``trainer.train(checkpoint_path=...)``); the built-in restarts at epoch 0.
+  The data stream resumes where it stopped too: a resumed run trains on the
+  same batches as an uninterrupted one (see :mod:`.data_stream`).
 - ``work_dir/output/pytorch_model.bin`` holds the network's weights in the hub
   release layout, so the trained model reloads, and resuming works with
   ``weights_only`` loading (see :mod:`.checkpoints`).
@@ -17,13 +19,14 @@ What differs from the built-in ``ANSTrainer``:
 - A local model directory or a cached model id is used as is, without the
   ~20 s of failing "is the local model the latest?" hub calls.
 - ``torchrun`` works on CPU (gloo) as well as GPU (see :mod:`.distributed`),
-  evaluation included.
+  evaluation included: on CPU the processes share the segments one process
+  would evaluate (``val_iters_per_epoch`` counts for the whole run, no segment
+  is counted twice), so ``avg_sisnr`` does not depend on the number of processes.
 - Segments given as lists or arrays are stacked into float32 ``[B, T]`` tensors.
 """
 import copy
-import itertools
 import os
-from typing import Dict, Iterator, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -36,12 +39,13 @@ from modelscope.utils.constant import ModeKeys, TrainerStages
 from modelscope.utils.data_utils import to_device
 from modelscope.utils.registry import default_group
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, IterableDataset, Subset
 
 from ..hub import resolve_model
 from ..metainfo import Hooks, Trainers
 from ..registration import register
 from .checkpoints import ReleaseLayoutCheckpointProcessor
+from .data_stream import ResumableSampler, endless_batches
 
 _MODELSCOPE_DDP_HOOK = 'DDPHook'
 
@@ -73,6 +77,19 @@ class FRCRNTrainer(EpochBasedTrainer):
         if isinstance(local, str) and os.path.isdir(local):
             return local
         return super().get_or_download_model_dir(model, model_revision, third_party)
+
+    def get_train_dataloader(self) -> DataLoader:
+        if self._samplers is not None or isinstance(self.train_dataset, IterableDataset):
+            return super().get_train_dataloader()  # the caller's own sampling
+        settings = dict(self.cfg.train.get('dataloader', {}))
+        rank, world_size = 0, 1
+        if self.is_dp_group_available():
+            rank, world_size = dist.get_rank(self.dp_group), dist.get_world_size(self.dp_group)
+        sampler = ResumableSampler(self.train_dataset, rank, world_size,
+                                   shuffle=settings.pop('shuffle', True), seed=self._seed)
+        return self._build_dataloader_with_dataset(
+            self.train_dataset, dist=self._dist, seed=self._seed,
+            collate_fn=self.train_data_collator, sampler=sampler, **settings)
 
     def register_hook_from_cfg(self, hook_cfg: List) -> List:
         hook_cfg = [dict(cfg, type=Hooks.device_aware_ddp)
@@ -107,9 +124,9 @@ class FRCRNTrainer(EpochBasedTrainer):
         # ModelScope's multi-process evaluation broadcasts through CUDA; on CPU
         # each process evaluates its shard and the metric states are merged.
         self.invoke_hook(TrainerStages.before_val)
-        for index, batch in enumerate(data_loader):
-            if self._eval_iters_per_epoch is not None and index >= self._eval_iters_per_epoch:
-                break
+        shard = evaluation_shard(data_loader, self._eval_iters_per_epoch, dist.get_rank(),
+                                 dist.get_world_size())
+        for batch in shard:
             evaluate_batch(self, to_device(batch, self.device), metric_classes, None)
         per_process = [None] * dist.get_world_size()
         dist.all_gather_object(per_process, metric_classes)
@@ -122,8 +139,11 @@ class FRCRNTrainer(EpochBasedTrainer):
         return values
 
     def train_loop(self, data_loader: DataLoader):
-        self.invoke_hook(TrainerStages.before_run)
-        batches = _endless(data_loader)
+        self.invoke_hook(TrainerStages.before_run)  # restores a checkpoint's epoch and iteration
+        self._mode = ModeKeys.TRAIN
+        # The batches drawn so far (ModelScope saves 'iter' one too high at an epoch's end).
+        drawn = self._epoch * self.iters_per_epoch + self._inner_iter
+        batches = endless_batches(data_loader, position=drawn)
         self.model.train()
         while self._epoch < self._max_epochs and not self._stop_training:
             # Evaluation hooks leave the trainer in EVAL mode, where iters_per_epoch
@@ -149,15 +169,13 @@ class FRCRNTrainer(EpochBasedTrainer):
         self.invoke_hook(TrainerStages.after_run)
 
 
-def _endless(data_loader: DataLoader) -> Iterator:
-    """Batches of ``data_loader``, starting a fresh pass (reshuffled) whenever one ends."""
-    for pass_index in itertools.count():
-        if isinstance(data_loader.sampler, DistributedSampler):
-            data_loader.sampler.set_epoch(pass_index)
-        empty = True
-        for batch in data_loader:
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError('the training data set yields no batches '
-                             '(is it empty, or smaller than one batch with drop_last?)')
+def evaluation_shard(data_loader: DataLoader, iters: Optional[int], rank: int,
+                     world_size: int) -> DataLoader:
+    """This process's share of the segments one process would evaluate: the first ``iters``
+    batches of ``data_loader`` (all with None), dealt out in turn, none twice (unlike
+    ``DistributedSampler``, which pads the shards with repeats)."""
+    dataset = data_loader.dataset
+    count = len(dataset) if iters is None else min(len(dataset), iters * data_loader.batch_size)
+    return DataLoader(Subset(dataset, range(rank, count, world_size)),
+                      batch_size=data_loader.batch_size, collate_fn=data_loader.collate_fn,
+                      num_workers=data_loader.num_workers)

@@ -12,7 +12,7 @@ from conftest import SMALL_WIDTH, write_model_dir
 from modelscope_frcrn import FRCRNModel, FRCRNTrainer
 from training_data import segments, small_batches
 
-def make_trainer(model, work_dir, train=True, max_epochs=4, lr=None, **kwargs):
+def make_trainer(model, work_dir, train=True, max_epochs=4, lr=None, val_iters=3, **kwargs):
     def modify(cfg):
         cfg = small_batches(cfg)
         if lr is not None:
@@ -22,7 +22,7 @@ def make_trainer(model, work_dir, train=True, max_epochs=4, lr=None, **kwargs):
         model=str(model), model_revision='beta',
         train_dataset=segments(6, seed=0) if train else None, eval_dataset=segments(6, seed=0),
         work_dir=str(work_dir), max_epochs=max_epochs, train_iters_per_epoch=4,
-        val_iters_per_epoch=3, cfg_modify_fn=modify, **kwargs))
+        val_iters_per_epoch=val_iters, cfg_modify_fn=modify, **kwargs))
 
 
 @pytest.fixture(scope='module')
@@ -147,3 +147,60 @@ def test_two_processes_with_torchrun(model_dir, tmp_path):
     assert reports[0][1:] == reports[1][1:]  # same world size, metrics and weights on both ranks
     assert reports[0][1] == '2' and reports[0][2] == 'DistributedDataParallel'
     assert (tmp_path / 'output' / 'pytorch_model.bin').is_file()
+
+
+def fingerprint(batch) -> tuple:
+    """Which segments a batch holds (each segment's first sample identifies it)."""
+    return tuple(round(value, 6) for value in batch['noisy'][:, 0].tolist())
+
+
+def recording_batches(trainer) -> list:
+    """Make ``trainer`` record each batch it draws and train nothing on it (what is tested is
+    the data stream; a real step costs seconds)."""
+    batches = []
+
+    def step(model, batch):
+        batches.append(fingerprint(batch))
+        trainer.train_outputs = {'loss': torch.zeros((), requires_grad=True) * 1.0}  # not a leaf
+
+    trainer.train_step = step
+    return batches
+
+
+def test_a_resumed_run_draws_the_same_batches_as_an_uninterrupted_one(model_dir, tmp_path):
+    def build(work_dir, epochs=4):  # 6 segments in batches of 2: 3 batches a pass, 4 an epoch
+        return make_trainer(model_dir, work_dir, max_epochs=epochs, val_iters=1)
+
+    whole = build(tmp_path / 'whole')
+    uninterrupted = recording_batches(whole)
+    whole.train()
+    interrupted = build(tmp_path / 'interrupted', epochs=2)  # as if stopped after epoch 2
+    before = recording_batches(interrupted)
+    interrupted.train()
+    resumed = build(tmp_path / 'resumed')
+    after = recording_batches(resumed)
+    resumed.train(checkpoint_path=str(tmp_path / 'interrupted' / 'epoch_2.pth'))
+
+    assert len(uninterrupted) == 16 and len(set(uninterrupted[:3])) == 3  # a pass sees all data
+    assert uninterrupted[:3] != uninterrupted[3:6]  # and each pass has its own order
+    # epoch 3 starts 2 batches into the third pass: not at pass 0, not at a pass's start
+    assert before + after == uninterrupted
+
+
+
+def test_evaluation_is_the_same_on_one_and_two_processes(model_dir, tmp_path):
+    """val_iters_per_epoch=2 batches of 2 is the first 4 of the 5 segments whatever the number
+    of processes: not 2 batches per process, and no segment counted twice to even out shards."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).with_name('torchrun_evaluate.py')
+    arguments = [str(script), str(model_dir), str(tmp_path)]
+    for launcher in ([], ['-m', 'torch.distributed.run', '--nproc_per_node', '2', '--standalone']):
+        result = subprocess.run([sys.executable, *launcher, *arguments], capture_output=True,
+                                text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    values = {name: float((tmp_path / f'eval_{name}.txt').read_text())
+              for name in ('1_0', '2_0', '2_1')}
+    assert values['2_0'] == values['2_1']
+    assert values['2_0'] == pytest.approx(values['1_0'], abs=1e-4)
