@@ -612,7 +612,8 @@ def join_shards(known: Dict, other: Dict) -> Dict:
 
 
 def merge_files(files: Sequence[Path]) -> Dict:
-    """The sets of several result files (e.g. systems run in parallel processes) in one."""
+    """The sets of several result files (e.g. systems run in parallel processes) in one;
+    systems that were not run (``skipped``) are left out."""
     merged: Dict = {'sets': {}, 'fixes': {}}
     for path in files:
         data = json.loads(path.read_text())
@@ -627,10 +628,11 @@ def merge_files(files: Sequence[Path]) -> Dict:
                 raise SystemExit(f'quality.py: {path}: the {name} set differs from the one of '
                                  f'the files before it (fingerprint)')
             systems = {s['system']: s for s in known['systems']} if known else {}
+            fresh = [entry for entry in set_entry['systems'] if 'skipped' not in entry]
             fresh = [join_shards(systems[entry['system']], entry)
                      if set_entry.get('shard') and entry['system'] in systems
-                     and 'rows' in entry and 'rows' in systems[entry['system']] else entry
-                     for entry in set_entry['systems']]
+                     and 'rows' in systems[entry['system']] else entry
+                     for entry in fresh]
             files = max(known['files'] if known else 0, max(
                 (len(entry.get('rows', [])) for entry in fresh), default=0))
             merged['sets'][name] = {**set_entry, 'shard': None, 'files': files,
