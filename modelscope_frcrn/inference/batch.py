@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..audio.streams import output_is_complete
 from ..errors import FRCRNError, UsageError
 from .backends import BACKENDS, PRECISIONS
+from .bandsplit import BANDWIDTHS, FULL
 from .chunking import DEFAULT_CHUNK_SECONDS
 from .denoiser import KEEP, Denoiser
 
@@ -90,9 +91,11 @@ def plan_jobs(inputs: Sequence[str], output: Optional[str] = None) -> Plan:
 
 
 def run_jobs(jobs: Sequence[Job], make_denoiser: Callable[[], Denoiser], overwrite: bool = False,
-             sample_rate=KEEP, mono: bool = False, progress: bool = True) -> Summary:
+             sample_rate=KEEP, mono: bool = False, progress: bool = True, bandwidth: str = FULL,
+             atten_limit_db: Optional[float] = None) -> Summary:
     """Denoise every job, reporting failures on stderr one line each; the model is built
-    (``make_denoiser``) only if some job needs it."""
+    (``make_denoiser``) only if some job needs it. ``bandwidth`` and ``atten_limit_db`` as in
+    :meth:`Denoiser.denoise_file`."""
     summary = Summary()
     denoiser = None
     for job in tqdm(jobs, unit='file', disable=not progress or len(jobs) < 2):
@@ -103,7 +106,8 @@ def run_jobs(jobs: Sequence[Job], make_denoiser: Callable[[], Denoiser], overwri
         denoiser = denoiser or make_denoiser()  # a model problem ends the whole run
         try:
             with ChunkProgress(os.path.basename(job.input), progress) as chunks:
-                denoiser.denoise_file(job.input, job.output, sample_rate, mono, chunks.start)
+                denoiser.denoise_file(job.input, job.output, sample_rate, mono, chunks.start,
+                                      bandwidth=bandwidth, atten_limit_db=atten_limit_db)
             summary.done += 1
         except (FRCRNError, OSError) as error:
             report_problem(job.input, str(error))
@@ -231,6 +235,16 @@ enhanced, and the output keeps the input's rate, channels, loudness and sample
 format unless --sample-rate/--mono say otherwise. Long recordings are processed
 in cross-faded chunks, so memory does not grow with length.
 
+Bandwidth: the model works at 16 kHz (up to 8 kHz). For 44.1/48 kHz recordings the
+band above 8 kHz is kept and cleaned with a gain that follows what the model did
+in its top band (--bandwidth full, the default); --bandwidth model gives the
+model's band only (everything above 8 kHz removed).
+
+Strength: --atten-limit DB caps how much any part of the signal (any
+time-frequency bin) is attenuated: 0 returns the input, 6-12 dB leaves a natural
+background (film, podcast, and speech recognition, which often does worse on
+fully denoised audio), no limit (default) removes as much noise as the model can.
+
 Output formats: the extension picks the container. Lossy inputs (MP3, Vorbis,
 Opus) become 16-bit PCM in WAV, FLAC or AIFF. A kept rate that an encoder does
 not take is resampled to the nearest one it takes (MP3: 8-48 kHz; Opus: 8, 12,
@@ -253,6 +267,7 @@ examples:
   modelscope-frcrn denoise noisy.mp3 -o clean.flac
   modelscope-frcrn denoise recordings/ -o enhanced/ --threads 4
   modelscope-frcrn denoise 'calls/*.wav' --sample-rate 16000 --mono
+  modelscope-frcrn denoise podcast_48k.flac --atten-limit 12   # keep some background
 
 exit status: 0 when every file was denoised or skipped, 1 when any failed
 (each failure is reported on one line; the others are still processed).
@@ -292,6 +307,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                              'as 16000 (the model\'s own)')
     parser.add_argument('--mono', action='store_true',
                         help='mix the enhanced channels down to one')
+    parser.add_argument('--bandwidth', choices=BANDWIDTHS, default=FULL,
+                        help='for inputs above 16 kHz: keep and clean the band above 8 kHz '
+                             "('full', default) or give the model's band only ('model': "
+                             'nothing above 8 kHz, the output before this option existed)')
+    parser.add_argument('--atten-limit', type=_attenuation_limit, default=None, metavar='DB',
+                        dest='atten_limit_db',
+                        help='the most any part of the signal is attenuated, in dB: 0 returns '
+                             'the input, 6-12 keeps a natural background (speech recognition, '
+                             'film, podcasts), inf or absent (default) removes all it can')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace outputs that already exist (default: skip them)')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -305,7 +329,8 @@ def run_denoise(args: argparse.Namespace) -> int:
     for path, reason in plan.problems:
         report_problem(path, reason)
     summary = run_jobs(plan.jobs, lambda: _build_denoiser(args), overwrite=args.overwrite,
-                       sample_rate=args.sample_rate, mono=args.mono, progress=not args.quiet)
+                       sample_rate=args.sample_rate, mono=args.mono, progress=not args.quiet,
+                       bandwidth=args.bandwidth, atten_limit_db=args.atten_limit_db)
     summary.failed += len(plan.problems)
     summary.not_audio = len(plan.not_audio)
     if len(plan.jobs) == 1 and summary.done == 1 and not plan.problems and not plan.not_audio:
@@ -343,6 +368,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f'must be a positive number, got {text}')
+    return value
+
+
+def _attenuation_limit(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be 0 dB or more (inf: no limit), got {text}')
     return value
 
 

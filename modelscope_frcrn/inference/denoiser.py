@@ -5,6 +5,9 @@ Around the network (an :data:`~modelscope_frcrn.inference.backends.Enhancer` at
 whole recording and the gain is undone afterwards, so loudness is kept;
 resampling to 16 kHz and back is soxr's; long inputs go through the network in
 cross-faded chunks (:class:`OverlapChunker`), so memory stays bounded.
+Above 16 kHz the band the model does not see is kept and cleaned too
+(:mod:`.bandsplit`), and an attenuation limit (:mod:`.strength`) sets how much
+noise is taken away.
 """
 import os
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -16,8 +19,11 @@ from ..audio.levels import gain_for_level, rms_of_blocks
 from ..audio.streams import (AudioFileReader, fit_length, output_format, resample_blocks,
                              write_audio_file)
 from ..errors import AudioOutputError, AudioTooShortError
+from . import bandsplit
 from .backends import Enhancer
+from .bandsplit import FULL
 from .chunking import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS, OverlapChunker
+from .strength import attenuation_floor, limited
 
 #: ``sample_rate`` value that keeps the input's rate.
 KEEP = 'keep'
@@ -41,30 +47,47 @@ class Denoiser:
                  overlap_seconds: float = DEFAULT_OVERLAP_SECONDS, frame: int = 640,
                  hop: int = 320):
         self.frame = frame
-        self.chunker = OverlapChunker(enhance, round(chunk_seconds * MODEL_SAMPLE_RATE),
-                                      round(overlap_seconds * MODEL_SAMPLE_RATE), hop)
+        self.enhancer = enhance
+        self.chunk, self.hop = round(chunk_seconds * MODEL_SAMPLE_RATE), hop
+        self.overlap = round(overlap_seconds * MODEL_SAMPLE_RATE)
+        self.chunker = self._chunker(enhance)
 
-    def enhance(self, samples: np.ndarray, progress: Optional[ProgressFactory] = None
-                ) -> np.ndarray:
-        """Enhance 16 kHz audio held in memory. Shape: ``[C, T]`` -> ``[C, T]``."""
-        self._check_length(samples.shape[-1], MODEL_SAMPLE_RATE, 'the input')
+    def enhance(self, samples: np.ndarray, progress: Optional[ProgressFactory] = None,
+                sample_rate: int = MODEL_SAMPLE_RATE, bandwidth: str = FULL,
+                atten_limit_db: Optional[float] = None) -> np.ndarray:
+        """Enhance audio held in memory, at ``sample_rate`` (see :meth:`denoise_file` for
+        ``bandwidth`` and ``atten_limit_db``).
+
+        Shape: ``[C, T]`` -> ``[C, T]`` at ``sample_rate`` when the full band is kept, else
+        ``[C, T']`` at 16 kHz.
+        """
+        frames = samples.shape[-1]
+        self._check_length(frames, sample_rate, 'the input')
         gain = normalising_gain(samples).astype(np.float32)
-        blocks = self._enhance_blocks([samples], gain, samples.shape[-1], progress)
+        full_band = bandsplit.applies(bandwidth, sample_rate, sample_rate)
+        blocks = self._denoise_blocks([samples], sample_rate, frames, gain,
+                                      sample_rate if full_band else MODEL_SAMPLE_RATE, False,
+                                      progress, bandwidth, atten_limit_db)
         return np.concatenate(list(blocks), axis=1)
 
     def denoise_file(self, input_path, output_path, sample_rate: SampleRate = KEEP,
-                     mono: bool = False, progress: Optional[ProgressFactory] = None) -> None:
+                     mono: bool = False, progress: Optional[ProgressFactory] = None,
+                     bandwidth: str = FULL, atten_limit_db: Optional[float] = None) -> None:
         """Denoise a file block by block into ``output_path``, written atomically.
 
         The output has the input's channels (one with ``mono``), ``sample_rate``
         (``'keep'``: the input's), its length in time and, where the output
-        container allows, the input's sample encoding.
+        container allows, the input's sample encoding. ``bandwidth`` ``'full'``
+        keeps and cleans the band above 8 kHz of inputs above 16 kHz, ``'model'``
+        gives the model's band only; ``atten_limit_db`` is the most any part of
+        the signal is attenuated (None: no limit; 0: the input back).
 
         Raises:
             AudioInputError (or a subclass): the input is unusable.
             AudioOutputError: the output format is unknown, cannot hold the output's channels
                 (or the ``sample_rate`` asked for), would replace the input, or the file cannot
                 be written.
+            UsageError: an unknown ``bandwidth`` or a negative ``atten_limit_db``.
         """
         _refuse_same_file(input_path, output_path)
         with AudioFileReader(input_path) as reader:
@@ -76,26 +99,57 @@ class Denoiser:
             self._check_length(reader.frames, source.sample_rate, input_path)
             gain = gain_for_level(rms_of_blocks(reader.blocks(), reader.frames)).astype(np.float32)
             blocks = self._denoise_blocks(reader.blocks(), source.sample_rate, reader.frames,
-                                          gain, rate, mono, progress)
+                                          gain, rate, mono, progress, bandwidth, atten_limit_db)
             write_audio_file(output_path, blocks, target)
 
     def _denoise_blocks(self, blocks: Iterable[np.ndarray], sample_rate: int, frames: int,
                         gain: np.ndarray, output_rate: int, mono: bool,
-                        progress: Optional[ProgressFactory]) -> Iterator[np.ndarray]:
+                        progress: Optional[ProgressFactory], bandwidth: str = FULL,
+                        atten_limit_db: Optional[float] = None) -> Iterator[np.ndarray]:
         model_frames = round(frames * MODEL_SAMPLE_RATE / sample_rate)
-        at_model_rate = resample_blocks(blocks, sample_rate, MODEL_SAMPLE_RATE)
-        enhanced = self._enhance_blocks(at_model_rate, gain, model_frames, progress)
+        floor = attenuation_floor(atten_limit_db)
+        enhance = limited(self.enhancer, atten_limit_db)
+        if bandsplit.applies(bandwidth, sample_rate, output_rate):
+            enhanced = self._full_band_blocks(blocks, sample_rate, gain, model_frames, progress,
+                                              enhance, floor)
+            rate = sample_rate
+        else:
+            at_model_rate = resample_blocks(blocks, sample_rate, MODEL_SAMPLE_RATE)
+            enhanced = self._enhance_blocks(at_model_rate, gain, model_frames, progress,
+                                            self._chunker(enhance))
+            rate = MODEL_SAMPLE_RATE
         if mono:
             enhanced = (block.mean(axis=0, keepdims=True) for block in enhanced)
-        at_output_rate = resample_blocks(enhanced, MODEL_SAMPLE_RATE, output_rate)
+        at_output_rate = resample_blocks(enhanced, rate, output_rate)
         return fit_length(at_output_rate, round(frames * output_rate / sample_rate))
 
+    def _full_band_blocks(self, blocks: Iterable[np.ndarray], sample_rate: int,
+                          gain: np.ndarray, model_frames: int,
+                          progress: Optional[ProgressFactory], enhance: Enhancer,
+                          floor: float) -> Iterator[np.ndarray]:
+        """:func:`.bandsplit.full_band_blocks` with this denoiser's chunking and levels."""
+        high_floor = bandsplit.gain_floor(floor)
+        chunker = self._chunker(bandsplit.BandGainEnhancer(enhance, high_floor))
+        row_gain = bandsplit.level_gains(gain)
+
+        def enhance_stacked(at_model_rate: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+            normalised = (block * gain for block in at_model_rate)
+            on_chunk = progress(chunker.count(model_frames)) if progress else None
+            return (block / row_gain for block in chunker.run(normalised, on_chunk))
+
+        return bandsplit.full_band_blocks(blocks, sample_rate, enhance_stacked, high_floor)
+
     def _enhance_blocks(self, blocks: Iterable[np.ndarray], gain: np.ndarray, frames: int,
-                        progress: Optional[ProgressFactory]) -> Iterator[np.ndarray]:
+                        progress: Optional[ProgressFactory],
+                        chunker: Optional[OverlapChunker] = None) -> Iterator[np.ndarray]:
         """Shape: ``[C, n]`` blocks at 16 kHz and ``gain`` ``[C, 1]`` -> enhanced blocks."""
-        on_chunk = progress(self.chunker.count(frames)) if progress else None
+        chunker = chunker or self.chunker
+        on_chunk = progress(chunker.count(frames)) if progress else None
         normalised = (block * gain for block in blocks)
-        return (block / gain for block in self.chunker.run(normalised, on_chunk))
+        return (block / gain for block in chunker.run(normalised, on_chunk))
+
+    def _chunker(self, enhance: Enhancer) -> OverlapChunker:
+        return OverlapChunker(enhance, self.chunk, self.overlap, self.hop)
 
     def _check_length(self, frames: int, sample_rate: int, origin: str) -> None:
         if frames * MODEL_SAMPLE_RATE < self.frame * sample_rate:

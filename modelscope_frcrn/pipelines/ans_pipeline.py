@@ -4,7 +4,8 @@ Keeps the built-in's contract — ``{OutputKeys.OUTPUT_PCM: 16 kHz int16 bytes}`
 and ``output_path=`` writes a WAV — and fixes its defects: the input level is
 restored on the output, samples are clipped instead of wrapping around, silence
 stays silence, long inputs are chunked instead of exhausting memory, and the
-input's sample rate and channels can be kept.
+input's sample rate (with its full band) and channels can be kept; an
+attenuation limit sets how much noise is taken away.
 """
 from typing import Any, Dict, Optional
 
@@ -14,7 +15,9 @@ from modelscope.pipelines.builder import PIPELINES
 from modelscope.utils.logger import get_logger
 
 from ..audio import MODEL_SAMPLE_RATE, resample, to_int16, write_wav
+from ..inference import bandsplit
 from ..inference.backends import build_enhancer
+from ..inference.bandsplit import FULL
 from ..inference.chunking import DEFAULT_CHUNK_SECONDS
 from ..inference.denoiser import Denoiser, SampleRate, resolve_rate
 from ..metainfo import TASK, Pipelines
@@ -45,7 +48,12 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
     ``sample_rate`` (16000 by default as the model card's contract, ``'keep'`` for
     the input's rate, or a number of Hz), ``mono`` (True by default: channels are
     enhanced one by one, then mixed down; False keeps them, interleaved in
-    ``OUTPUT_PCM``). The result also carries ``sample_rate`` and ``channels``.
+    ``OUTPUT_PCM``), ``bandwidth`` (``'full'`` by default: with an output rate
+    above 16 kHz, the band above 8 kHz of an input above 16 kHz is kept and
+    cleaned; ``'model'``: the model's band only), ``atten_limit_db`` (the most
+    any part of the signal is attenuated, in dB; None, the default, for no
+    limit; 0 returns the input). The result also carries ``sample_rate`` and
+    ``channels``.
     """
 
     def __init__(self, model, preprocessor=None, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
@@ -70,10 +78,29 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
         """Returns ``noisy`` ``[C, T]`` at 16 kHz and the input's ``sample_rate``."""
         return self.preprocessor(inputs)
 
-    def forward(self, inputs: Dict[str, Any], **forward_params) -> Dict[str, Any]:
-        """Returns ``enhanced`` ``[C, T]`` float32 at 16 kHz, at the input's level."""
-        noisy = inputs['noisy'].cpu().numpy()
-        return {'enhanced': self.denoiser.enhance(noisy), 'sample_rate': inputs['sample_rate']}
+    def _sanitize_parameters(self, **pipeline_parameters):
+        """The output rate goes to both forward and postprocess; the strength and bandwidth
+        to forward only."""
+        forward = {name: pipeline_parameters.pop(name)
+                   for name in ('bandwidth', 'atten_limit_db') if name in pipeline_parameters}
+        if 'sample_rate' in pipeline_parameters:
+            forward['sample_rate'] = pipeline_parameters['sample_rate']
+        return {}, forward, pipeline_parameters
+
+    def forward(self, inputs: Dict[str, Any], sample_rate: SampleRate = MODEL_SAMPLE_RATE,
+                bandwidth: str = FULL, atten_limit_db: Optional[float] = None,
+                **forward_params) -> Dict[str, Any]:
+        """Returns ``enhanced`` ``[C, T]`` float32 at the input's level, at ``enhanced_rate``:
+        the input's rate when its full band is kept, else 16 kHz."""
+        input_rate = int(inputs['sample_rate'])
+        full_band = bandsplit.applies(bandwidth, input_rate, resolve_rate(sample_rate, input_rate))
+        if full_band and 'original' in inputs:
+            samples, rate = inputs['original'].cpu().numpy(), input_rate
+        else:
+            samples, rate = inputs['noisy'].cpu().numpy(), MODEL_SAMPLE_RATE
+        enhanced = self.denoiser.enhance(samples, sample_rate=rate, bandwidth=bandwidth,
+                                         atten_limit_db=atten_limit_db)
+        return {'enhanced': enhanced, 'enhanced_rate': rate, 'sample_rate': input_rate}
 
     def postprocess(self, inputs: Dict[str, Any], output_path: Optional[str] = None,
                     sample_rate: SampleRate = MODEL_SAMPLE_RATE, mono: bool = True,
@@ -84,7 +111,7 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
                         f'(pass mono=False to keep them)')
             enhanced = enhanced.mean(axis=0, keepdims=True)
         rate = resolve_rate(sample_rate, int(inputs['sample_rate']))
-        pcm = to_int16(resample(enhanced, MODEL_SAMPLE_RATE, rate))
+        pcm = to_int16(resample(enhanced, int(inputs['enhanced_rate']), rate))
         if output_path:
             write_wav(output_path, pcm, rate)
         return {OutputKeys.OUTPUT_PCM: pcm.T.tobytes(), 'sample_rate': rate,

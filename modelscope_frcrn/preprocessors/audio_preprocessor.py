@@ -26,7 +26,9 @@ class FRCRNAudioPreprocessor(Preprocessor):
         self.array_sample_rate = array_sample_rate
 
     def __call__(self, data: Union[AudioSource, Mapping]) -> Dict[str, Any]:
-        """Shape: returns ``noisy`` ``[C, T]`` float32 at 16 kHz and the input's ``sample_rate``.
+        """Shape: returns ``noisy`` ``[C, T]`` float32 at 16 kHz and the input's ``sample_rate``;
+        inputs at another rate also give ``original`` ``[C, T']`` at their own rate (for
+        full-band output).
 
         A mapping with a ``noisy`` entry is a ready training or evaluation
         segment (``{'noisy': [T], 'clean': [T]}``, as ``to_segment`` makes) and
@@ -36,5 +38,8 @@ class FRCRNAudioPreprocessor(Preprocessor):
         if isinstance(data, Mapping) and 'noisy' in data:
             return data
         samples, sample_rate = read_audio(data, self.array_sample_rate)
-        samples = resample(samples, sample_rate, MODEL_SAMPLE_RATE)
-        return {'noisy': torch.from_numpy(samples), 'sample_rate': sample_rate}
+        result = {'noisy': torch.from_numpy(resample(samples, sample_rate, MODEL_SAMPLE_RATE)),
+                  'sample_rate': sample_rate}
+        if sample_rate != MODEL_SAMPLE_RATE:
+            result['original'] = torch.from_numpy(samples)
+        return result

@@ -2,7 +2,8 @@
 
 Routes, all fixed: ``GET /`` (the page), ``/app.js``, ``/style.css``,
 ``/examples/speech_with_noise.wav`` (the bundled example, when present), ``/api/config`` and
-``POST /api/denoise`` (body: the raw bytes of an audio file; answer: JSON, see
+``POST /api/denoise[?atten_limit=DB]`` (body: the raw bytes of an audio file; the query sets
+the attenuation limit, see :mod:`~modelscope_frcrn.inference.strength`; answer: JSON, see
 :meth:`~modelscope_frcrn.serve.worker.Enhancement.to_json`, or
 ``{"error": message}`` with a 4xx/5xx status). Paths are looked up as exact
 strings, never mapped onto the file system, so no other file can be read.
@@ -15,6 +16,7 @@ import argparse
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 import sys
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import AudioDecodeError, AudioInputError, FRCRNError
 from .worker import MAX_SECONDS, MAX_UPLOAD_BYTES, DemoWorker, RequestRejected, check_size
@@ -58,6 +60,25 @@ SECURITY_HEADERS = {
 }
 
 logger = logging.getLogger(__name__)
+
+
+def attenuation_limit(path: str) -> Optional[float]:
+    """The ``atten_limit`` query parameter of a request path in dB (None when absent or inf).
+
+    Raises:
+        RequestRejected: (400) not a number of dB from 0 up.
+    """
+    values = parse_qs(urlsplit(path).query).get('atten_limit')
+    if not values:
+        return None
+    try:
+        limit = float(values[0])
+    except ValueError:
+        limit = -1.0
+    if not limit >= 0:
+        raise RequestRejected(400, f'atten_limit must be a number of dB from 0 up, '
+                                   f'got {values[0]!r}')
+    return None if math.isinf(limit) else limit
 
 
 class ServerStartError(FRCRNError, OSError):
@@ -146,8 +167,9 @@ class DemoHandler(BaseHTTPRequestHandler):
             check_size(length)
             unread = 0  # whatever happens while reading, nothing more is read
             data = self._receive(length)
+            limit = attenuation_limit(self.path)
             with self.server.denoiser.queue_slot():
-                return 200, self.server.denoiser.enhance(data).to_json()
+                return 200, self.server.denoiser.enhance(data, limit).to_json()
         except RequestRejected as error:
             status, message = error.status, str(error)
         except AudioInputError as error:

@@ -18,6 +18,7 @@ async function init() {
     if (file) submit(file, file.name);
   });
   $('example').addEventListener('click', useExample);
+  $('strength').addEventListener('input', () => { $('strength-value').textContent = strength().text; });
   $('record').addEventListener('click', toggleRecording);
   document.addEventListener('dragover', (event) => {
     event.preventDefault();
@@ -62,10 +63,24 @@ async function submit(blob, name) {
   }
 }
 
+// The strength slider: the most any part of the sound is attenuated (--atten-limit).
+const STRENGTHS = [
+  {limit: null, text: 'all the model can'},
+  {limit: 24, text: 'at most 24 dB'},
+  {limit: 12, text: 'at most 12 dB (keeps some background)'},
+  {limit: 6, text: 'at most 6 dB (gentle)'},
+];
+
+function strength() {
+  return STRENGTHS[Number($('strength').value)] || STRENGTHS[0];
+}
+
 async function denoise(blob) {
+  const limit = strength().limit;
+  const url = limit === null ? '/api/denoise' : `/api/denoise?atten_limit=${limit}`;
   let response;
   try {
-    response = await fetch('/api/denoise', {
+    response = await fetch(url, {
       method: 'POST', body: blob, headers: {'Content-Type': blob.type || 'application/octet-stream'}});
   } catch (error) {
     throw new Error(`cannot reach the server: ${error.message}`);

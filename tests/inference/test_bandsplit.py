@@ -1,0 +1,141 @@
+"""Full-band output above 16 kHz: the band above 8 kHz is kept on speech, cleaned on noise,
+and joined to the model's band without a seam (issue 14)."""
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import REPO_ROOT
+from scipy.signal import butter, sosfiltfilt, welch
+
+from modelscope_frcrn.audio import resample
+from modelscope_frcrn.evaluation.metrics import si_snr
+from modelscope_frcrn.inference import build_enhancer
+from modelscope_frcrn.inference.bandsplit import applies, high_band_gain
+from modelscope_frcrn.inference.denoiser import Denoiser
+from modelscope_frcrn.inference.loading import load_model
+
+RATE = 48000
+
+
+def passthrough(chunk: np.ndarray) -> np.ndarray:
+    return chunk.copy()
+
+
+def band_energy_db(output: np.ndarray, reference: np.ndarray, low: float, high: float,
+                   rate: int = RATE) -> float:
+    """Energy of ``output`` relative to ``reference`` between ``low`` and ``high`` Hz."""
+    frequencies, before = welch(reference, rate, nperseg=2048)
+    _, after = welch(output, rate, nperseg=2048)
+    band = (frequencies >= low) & (frequencies < high)
+    return float(10 * np.log10(after[band].sum() / before[band].sum()))
+
+
+def speech_with_air() -> np.ndarray:
+    """Real clean speech at 48 kHz with a band above 8 kHz that follows it: the held-out
+    recording's 4-8 kHz band shifted up by 8 kHz (as bandwidth extension does). ``[1, T]``."""
+    clean, rate = sf.read(str(REPO_ROOT / 'tests' / 'assets' / 'heldout_clean.wav'),
+                          dtype='float32')
+    speech = resample(clean[None, :3 * rate], rate, RATE)[0]
+    band = sosfiltfilt(butter(8, [4200, 7800], 'bandpass', fs=RATE, output='sos'), speech)
+    shifted = 2 * band * np.cos(2 * np.pi * 8000 * np.arange(band.size) / RATE)
+    air = sosfiltfilt(butter(8, 8200, 'highpass', fs=RATE, output='sos'), shifted)
+    return (speech + air).astype(np.float32)[None]
+
+
+@pytest.fixture(scope='module')
+def shipped():
+    torch.manual_seed(0)
+    return Denoiser(build_enhancer(load_model()))
+
+
+def test_clean_speech_keeps_its_high_band_with_the_shipped_model(shipped):
+    speech = speech_with_air()
+
+    full = shipped.enhance(speech, sample_rate=RATE)
+    model_only = resample(shipped.enhance(speech, sample_rate=RATE, bandwidth='model'),
+                          16000, RATE)
+
+    assert full.shape == speech.shape
+    assert abs(band_energy_db(full[0], speech[0], 8000, 20000)) <= 3.0
+    assert abs(band_energy_db(full[0], speech[0], 100, 8000)) <= 3.0  # same loudness
+    assert band_energy_db(model_only[0], speech[0], 8000, 20000) < -40  # what 'model' loses
+
+
+def test_clean_speech_file_is_the_input_with_a_pass_through(tmp_path):
+    source, output = tmp_path / 'speech.wav', tmp_path / 'out.wav'
+    sf.write(str(source), speech_with_air()[0], RATE, subtype='FLOAT')
+
+    Denoiser(passthrough, chunk_seconds=1.0, overlap_seconds=0.25).denoise_file(source, output)
+
+    before, _ = sf.read(str(source), dtype='float32')
+    after, rate = sf.read(str(output), dtype='float32')
+    assert rate == RATE and after.shape == before.shape
+    assert si_snr(after, before) >= 20.0
+    assert abs(band_energy_db(after, before, 8000, 20000)) <= 3.0
+    np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_white_noise_loses_as_much_above_8_khz_as_below(shipped, tmp_path):
+    noise = (0.05 * np.random.default_rng(0).standard_normal(2 * RATE)).astype(np.float32)
+    source, output = tmp_path / 'noise.wav', tmp_path / 'out.wav'
+    sf.write(str(source), noise, RATE, subtype='FLOAT')
+
+    shipped.denoise_file(source, output)
+
+    enhanced, _ = sf.read(str(output), dtype='float32')
+    low_loss = -band_energy_db(enhanced, noise, 50, 8000)
+    high_loss = -band_energy_db(enhanced, noise, 8000, 20000)
+    assert low_loss > 6.0  # the model did take noise away
+    assert high_loss >= low_loss
+
+
+class Scale:
+    """A pointwise enhancer: multiplies its input by ``factor``."""
+
+    def __init__(self, factor: float):
+        self.factor = factor
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        return self.factor * chunk
+
+
+@pytest.mark.parametrize('rate', [44100, 48000])
+@pytest.mark.parametrize('length_seconds', [0.05, 1.3, 4.77])
+@pytest.mark.parametrize('block', [999, 44100, 10 ** 6])
+def test_no_seam_at_blocks_or_chunks(rate, length_seconds, block):
+    """The chunking test's exactness with full band on: a pass-through gives the input back,
+    halving halves every band, doubling doubles the model's band only (the gain never
+    exceeds 1) -- at every sample, whatever the block and chunk boundaries."""
+    signal = np.random.default_rng(block).standard_normal((2, round(length_seconds * rate)))
+    signal = (0.1 * signal).astype(np.float32)
+    low = resample(resample(signal, rate, 16000), 16000, rate)
+    blocks = [signal[:, start:start + block] for start in range(0, signal.shape[-1], block)]
+
+    def run(enhance):
+        denoiser = Denoiser(enhance, chunk_seconds=0.5, overlap_seconds=0.1)
+        gain = np.ones((2, 1), np.float32)
+        out = denoiser._denoise_blocks(blocks, rate, signal.shape[-1], gain, rate, False, None)
+        return np.concatenate(list(out), axis=1)
+
+    np.testing.assert_array_equal(run(passthrough), signal)
+    np.testing.assert_allclose(run(Scale(0.5)), 0.5 * signal, atol=1e-6)
+    np.testing.assert_allclose(run(Scale(2.0)), signal + low, atol=1e-5)
+
+
+def test_high_band_gain_follows_the_model_and_stays_in_range():
+    noisy = np.random.default_rng(1).standard_normal((1, 16000)).astype(np.float32)
+    kept, quieter = high_band_gain(noisy, noisy, 0.01), high_band_gain(noisy, 0.1 * noisy, 0.01)
+    silenced = high_band_gain(noisy, 0 * noisy, 0.01)
+
+    np.testing.assert_array_equal(kept, 1.0)
+    np.testing.assert_allclose(quieter, 0.1, rtol=1e-4)
+    np.testing.assert_allclose(silenced, 0.01)  # the floor
+    assert high_band_gain(0 * noisy, 0 * noisy, 0.01).min() == 1.0  # silence: untouched
+
+
+def test_full_band_applies_only_above_16_khz():
+    assert applies('full', 48000, 48000) and applies('full', 44100, 22050)
+    assert not applies('full', 16000, 16000) and not applies('full', 48000, 16000)
+    assert not applies('model', 48000, 48000)
+    with pytest.raises(ValueError, match='bandwidth'):
+        applies('wide', 48000, 48000)
