@@ -1,5 +1,5 @@
 """Full-band output for inputs above 16 kHz: the model cleans below 8 kHz, the band above
-is kept and cleaned with a gain that follows what the model did in its top band.
+is kept and cleaned with a gain that follows what the model did below it.
 
 At the input rate ``r``, with ``down``/``up`` the resamplers to 16 kHz and back,
 the input ``x`` is split into ``low = up(down(x))`` (exactly what the model path
@@ -16,12 +16,14 @@ interpolated from frame to frame. Where the model keeps a frame, the air of the
 voice is kept; where it removes noise, the noise above 8 kHz goes with it, at
 least as far as the model took it down below 8 kHz (the top octave alone is not
 enough: on resampled white noise the shipped model takes 23 dB off 0-4 kHz but
-only 6 dB off 4-8 kHz, whose top is already cut by the resampler). The model's change and ``g - 1`` are computed chunk by chunk inside the
+only 6 dB off 4-8 kHz, whose top is already cut by the resampler).
+
+The model's change and ``g - 1`` are computed chunk by chunk inside the
 :class:`~modelscope_frcrn.inference.chunking.OverlapChunker` and cross-faded
 with the audio; the change is brought to ``r`` in one soxr stream with
 ``down(x)``, ``g - 1`` by linear interpolation, so the bands stay aligned to
-the sample and memory stays bounded. With a network
-that changes nothing, the output is the input, bit for bit.
+the sample and memory stays bounded. With a network that changes nothing, the
+output is the input, bit for bit.
 """
 import collections
 from typing import Callable, Deque, Iterable, Iterator, Optional

@@ -15,7 +15,8 @@ def identity_ans(identity_model_dir):
 def tones(rate: int, seconds: float = 1.0) -> np.ndarray:
     """300 Hz (the model's band) plus 12 kHz (above it), ``[T]`` float32."""
     t = np.arange(round(seconds * rate)) / rate
-    return (0.3 * np.sin(2 * np.pi * 300 * t) + 0.1 * np.sin(2 * np.pi * 12000 * t)).astype(np.float32)
+    signal = 0.3 * np.sin(2 * np.pi * 300 * t) + 0.1 * np.sin(2 * np.pi * 12000 * t)
+    return signal.astype(np.float32)
 
 
 def level_at(samples: np.ndarray, rate: int, frequency: float) -> float:
