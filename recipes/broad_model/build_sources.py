@@ -311,11 +311,10 @@ REDECLIPSE_NOT_SPEECH = re.compile(r"^(argh|haha|pzap)\d?$")
 def redeclipse_speech_items(root: Path) -> List[Item]:
     base = root / REDECLIPSE
     items = []
-    for f in files_under(base / "voice", "*"):
+    for f in files_under(base / "voice", "*"):  # x.ogg and x2.ogg: probably two takes
         if not REDECLIPSE_NOT_SPEECH.match(f.stem):
-            voice = "voice2" if f.stem.endswith("2") else "voice1"
             items.append(Item("speech", "redeclipse", "redeclipse-data",
-                              f"redeclipse__{voice}", f, "en"))
+                              "redeclipse__taunts", f, "en"))
     items += [Item("speech", "redeclipse", "redeclipse-data", "redeclipse__announcer", f, "en")
               for f in files_under(base / "announcer", "*")]
     return items
@@ -538,10 +537,17 @@ LICENCE = {
     "espeak-ng": "GPL-3+ (synthesiser); texts: tuxpaint-stamps-default, GPL-2",
 }
 
-# Whole speakers/packs held out for validation (languages or voices found nowhere else).
+# Whole speakers/packs held out for validation (languages or voices found nowhere else);
+# a name ending in "__" holds out every folder of that source (0ad's voices may share
+# actors across its languages, so all of them are held out together).
 VALID_SPEAKERS = ("asterisk__ru_RU_f_IvrvoiceRU", "tuxpaint__bg", "klettres__he",
-                  "ktuberling__gl", "ktuberling__wa", "0ad__persian_male",
-                  "nexuiz__pyria-skadi", "redeclipse__voice2")
+                  "ktuberling__gl", "ktuberling__wa", "0ad__")
+
+
+def speech_split(group: str) -> str:
+    held_out = any(group == v or (v.endswith("__") and group.startswith(v))
+                   for v in VALID_SPEAKERS)
+    return "valid" if held_out else "train"
 
 
 # ---------------------------------------------------------------- packages
@@ -637,16 +643,17 @@ def resolve_packages(cache: Path, do_fetch: bool) -> Dict[str, Path]:
 
 
 # ---------------------------------------------------------------- audio
-_ZIPS: Dict[Path, zipfile.ZipFile] = {}
+_ZIPS: Dict[Tuple[int, Path], zipfile.ZipFile] = {}
 
 
 def read_bytes(item: Item) -> bytes:
     """The bytes of an item's file, or of its member inside a zip archive."""
     if not item.member:
         return item.path.read_bytes()
-    if item.path not in _ZIPS:  # one open archive per process
-        _ZIPS[item.path] = zipfile.ZipFile(item.path)
-    return _ZIPS[item.path].read(item.member)
+    key = (os.getpid(), item.path)  # one open archive per process: a forked worker must
+    if key not in _ZIPS:            # not share the parent's file offset
+        _ZIPS[key] = zipfile.ZipFile(item.path)
+    return _ZIPS[key].read(item.member)
 
 
 def decode(item: Item, cap_s: Optional[float] = None) -> Tuple[np.ndarray, int, int, bool]:
@@ -924,7 +931,7 @@ def build(out: Path, roots: Dict[str, Path], cache: Path, jobs: int) -> dict:
                     dropped_examples[res["drop"]].append(f"{item.package}:{item.label(root)}")
                 continue
             if item.kind == "speech":
-                split = "valid" if item.group in VALID_SPEAKERS else "train"
+                split = speech_split(item.group)
                 name = safe_name(item, root)
             else:
                 split = noise_split(item, root)
@@ -934,7 +941,7 @@ def build(out: Path, roots: Dict[str, Path], cache: Path, jobs: int) -> dict:
     for group in sorted(pieces):
         members = pieces[group]
         source, item = members[0][0], members[0][1]
-        split = "valid" if group in VALID_SPEAKERS else "train"
+        split = speech_split(group)
         rate = collections.Counter(m[2] for m in members).most_common(1)[0][0]
         clips = join_pieces(group, [m[4] for m in members])
         sources[source.name]["joined_from_short"] += len(members)
