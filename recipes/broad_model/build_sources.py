@@ -14,17 +14,21 @@ deterministically as 16 kHz mono FLAC (PCM_16)::
                          speakers, original rates; drops and their reasons; totals.
                          Written last (atomically): its presence means the build is complete.
 
-Speech: every file is decoded (soundfile; G.722 with the ``g722`` module), mixed down to
-mono, resampled to 16 kHz with soxr (HQ), trimmed of leading/trailing silence (10 ms
-frames below -45 dB re the loudest frame, 50 ms kept, 10 ms fades), peak-normalised to
--1 dBFS and skipped if shorter than 0.5 s. Quality checks drop files whose original
-rate is below 16 kHz, clipped files, near-silent files and band-limited files
-(energy above 4 kHz below -40 dB re the total: telephone audio upsampled).
-Identical files (same bytes) are written once.
+Speech: every file (or member of a .pk3/.zip archive) is decoded (soundfile; G.722 with
+the ``g722`` module), mixed down to mono, resampled to 16 kHz with soxr (HQ), trimmed of
+leading/trailing silence (10 ms frames below -45 dB re the loudest frame, 50 ms kept,
+10 ms fades) and peak-normalised to -1 dBFS. Quality checks drop files whose original
+rate is below 16 kHz, clipped, near-silent and band-limited files (energy above 4 kHz
+below -40 dB re the energy above 100 Hz: telephone audio upsampled). Utterances shorter
+than 0.5 s (but at least 0.2 s) are joined per speaker, in order, with short pauses, into
+clips of at least 2.5 s. Identical files (same bytes) are written once. A minority of
+synthetic speech (eSpeak NG) goes to its own ``synthetic__*`` folders.
 
-Noise: the same decoding; trimmed at -60 dB; kept if at least 0.25 s; no band check.
-Splits are by whole file (a music track is never in both); a tenth of the files of each
-category (by a hash of the package and path, so fixed) go to valid.
+Noise: the same decoding; trimmed at -60 dB; kept if at least 0.25 s; long files cut to
+one fixed excerpt (music 60 s, others 120 s); no band check; single keystrokes are
+composed into typing tracks. Splits are by whole file (a music track is never in both);
+a tenth of the files of each category (by a hash of the package and path, so fixed) go
+to valid.
 
 Usage::
 
@@ -50,7 +54,7 @@ import sys
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
