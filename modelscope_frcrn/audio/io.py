@@ -20,6 +20,9 @@ from ..errors import (AudioDecodeError, AudioFileNotFoundError, AudioInputError,
 MODEL_SAMPLE_RATE = 16000
 #: More channels than this is taken as a layout mistake, not a recording.
 MAX_CHANNELS = 64
+#: Sample rates outside this range are a damaged header, not a recording (a WAV claiming
+#: 1 Hz turns 50 ms into 13 minutes at 16 kHz).
+SAMPLE_RATE_RANGE = (1000, 768000)
 URL_TIMEOUT_S = 30
 READ_BLOCK_FRAMES = 1 << 16
 
@@ -119,6 +122,7 @@ def _decode(data: bytes, origin: str) -> Tuple[np.ndarray, int]:
         raise EmptyAudioError(f'{origin} is empty (0 bytes)')
     try:
         with sf.SoundFile(io.BytesIO(data)) as stream:
+            check_sample_rate(stream.samplerate, origin)
             blocks = list(read_blocks(stream))
             sample_rate, channels = stream.samplerate, stream.channels
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
@@ -140,6 +144,14 @@ def read_blocks(stream: sf.SoundFile, block_frames: int = READ_BLOCK_FRAMES
         if not len(block):
             return
         yield block
+
+
+def check_sample_rate(sample_rate: int, origin: str) -> None:
+    """:class:`AudioDecodeError` unless ``sample_rate`` is within ``SAMPLE_RATE_RANGE``."""
+    low, high = SAMPLE_RATE_RANGE
+    if not low <= sample_rate <= high:
+        raise AudioDecodeError(f'{origin} declares a sample rate of {sample_rate} Hz; {low} to '
+                               f'{high} Hz are supported (is the file damaged?)')
 
 
 def _from_array(array: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import soxr
 from ..atomic import write_atomically
 from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, AudioOutputError,
                       EmptyAudioError)
-from .io import MAX_CHANNELS, check_audio_file
+from .io import MAX_CHANNELS, check_audio_file, check_sample_rate, read_blocks
 
 BLOCK_SECONDS = 1.0
 #: Subtypes an enhanced output is not written in: integer ones too coarse, telephone codecs,
@@ -84,6 +84,7 @@ class AudioFileReader:
         if not 1 <= info.channels <= MAX_CHANNELS:
             raise AudioLayoutError(f'{self.path} has {info.channels} channels; '
                                    f'up to {MAX_CHANNELS} are supported')
+        check_sample_rate(info.sample_rate, self.path)
 
     def blocks(self, block_frames: Optional[int] = None) -> Iterator[np.ndarray]:
         """The samples in order, ``[C, n]`` float32 blocks of ``block_frames`` (default 1 s)."""
@@ -91,9 +92,7 @@ class AudioFileReader:
         position = 0
         try:
             with sf.SoundFile(self._readable) as stream:
-                # frames given: libsndfile cannot seek in some codecs (GSM 6.10, G.721)
-                for block in stream.blocks(block_frames, frames=self.frames, dtype='float32',
-                                           always_2d=True):
+                for block in read_blocks(stream, block_frames):
                     if not np.isfinite(block).all():
                         seconds = position / self.format.sample_rate
                         raise AudioInputError(f'{self.path} contains NaN or infinite samples '
@@ -225,7 +224,7 @@ def decoded_frames(path) -> Optional[int]:
     frames = 0
     try:
         with sf.SoundFile(os.fspath(path)) as stream:
-            for block in stream.blocks(1 << 16, dtype='float32', always_2d=True):
+            for block in read_blocks(stream):
                 frames += len(block)
     except (sf.LibsndfileError, RuntimeError):
         return None

@@ -21,7 +21,7 @@ import soundfile as sf
 from modelscope.outputs import OutputKeys
 
 from ..audio import MODEL_SAMPLE_RATE
-from ..audio.io import MAX_CHANNELS, read_blocks
+from ..audio.io import MAX_CHANNELS, check_sample_rate, read_blocks
 from ..audio.streams import resample_blocks
 from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, EmptyAudioError,
                       FRCRNError)
@@ -38,8 +38,6 @@ MAX_QUEUED = 4
 #: what decoding one upload may cost, in samples (channels x frames): 5.5 min of 8-channel
 #: 48 kHz audio. A 1 MB FLAC can declare 8 channels at 384 kHz for 5.5 min (1 billion samples)
 MAX_DECODED_SAMPLES = 8 * 48000 * MAX_SECONDS
-#: sample rates outside this range are header damage, not recordings (soxr's ratio limit)
-SAMPLE_RATE_RANGE = (1000, 768000)
 
 Pipeline = Callable[[np.ndarray], Dict[str, Any]]
 
@@ -162,10 +160,7 @@ def check_decode_cost(channels: int, sample_rate: int, frames: int) -> None:
     if not 1 <= channels <= MAX_CHANNELS:
         raise AudioLayoutError(f'the upload has {channels} channels; up to {MAX_CHANNELS} are '
                                f'supported')
-    low, high = SAMPLE_RATE_RANGE
-    if not low <= sample_rate <= high:
-        raise AudioInputError(f'the upload declares a sample rate of {sample_rate} Hz; '
-                              f'{low} to {high} Hz are supported')
+    check_sample_rate(sample_rate, 'the upload')
     seconds = frames / sample_rate
     if seconds > MAX_SECONDS:
         raise RequestRejected(413, f'the recording is {seconds / 60:.1f} min long; the limit is '

@@ -13,7 +13,7 @@ import pytest
 from hostile_audio import HEADER_LIES, hang_guard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'serve'))
-from serve_helpers import SlowPipeline, echo, post_audio, running, wav_of  # noqa: E402
+from serve_helpers import SlowPipeline, post_audio, running, wav_of  # noqa: E402
 
 from modelscope_frcrn.serve import DemoWorker  # noqa: E402
 from modelscope_frcrn.serve.server import MAX_RECEIVING  # noqa: E402

@@ -13,7 +13,7 @@ import soundfile as sf
 from serve_helpers import SlowPipeline, echo, post_audio, running, wav_of
 
 from modelscope_frcrn.audio import read_mono
-from modelscope_frcrn.errors import AudioInputError, AudioLayoutError
+from modelscope_frcrn.errors import AudioDecodeError, AudioInputError, AudioLayoutError
 from modelscope_frcrn.serve import MAX_SECONDS, DemoWorker, RequestRejected
 from modelscope_frcrn.serve.worker import MAX_QUEUED, check_upload, decode_mono
 
@@ -43,8 +43,8 @@ def test_a_small_file_declaring_a_costly_decode_is_refused_from_its_header():
 
 @pytest.mark.parametrize('channels, rate, error, message', [
     (65, 16000, AudioLayoutError, 'the upload has 65 channels; up to 64 are supported'),
-    (1, 999, AudioInputError, 'the upload declares a sample rate of 999 Hz; 1000 to 768000 Hz'),
-    (1, 2**31 - 1, AudioInputError, 'the upload declares a sample rate of 2147483647 Hz'),
+    (1, 999, AudioDecodeError, 'the upload declares a sample rate of 999 Hz; 1000 to 768000 Hz'),
+    (1, 2**31 - 1, AudioDecodeError, 'the upload declares a sample rate of 2147483647 Hz'),
 ])
 def test_impossible_headers_are_refused_before_decoding(channels, rate, error, message):
     upload = bytearray(wav_of(np.zeros((1600, 1), np.float32)))
