@@ -38,7 +38,10 @@ from modelscope_frcrn.data.sources import load_folder, load_speaker_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16000
-VALIDATION_BATCHES = 6
+#: Fixed validation mixtures (of the validation speakers and noises), whatever the batch size.
+VALIDATION_SEGMENTS = 24
+#: Speaker folders of synthetic voices: left out unless asked for (their benefit is not measured yet).
+SYNTHETIC_PREFIX = 'synthetic__'
 
 
 def room_bank(work: Path, count: int, seed: int):
@@ -84,13 +87,15 @@ def main(argv=None) -> None:
     parser.add_argument('--init', type=Path, default=REPO_ROOT / 'modelscope_frcrn' / 'default_model',
                         help='model directory to start from (weights and configuration)')
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--segment-seconds', type=float, default=2.0)
-    parser.add_argument('--iters-per-epoch', type=int, default=25)
+    parser.add_argument('--iters-per-epoch', type=int, default=20)
     parser.add_argument('--max-epochs', type=int, default=10000)
     parser.add_argument('--lr', type=float, default=3e-4)
     parser.add_argument('--rooms', type=int, default=48)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--with-synthetic', action='store_true',
+                        help=f'also train on the synthetic voices ({SYNTHETIC_PREFIX}* speaker folders)')
     parser.add_argument('--export', type=Path)
     parser.add_argument('--export-only', action='store_true')
     args = parser.parse_args(argv)
@@ -104,6 +109,9 @@ def main(argv=None) -> None:
     started = time.monotonic()
     rooms = room_bank(args.work, args.rooms, args.seed)
     train_speech = load_speaker_folders(args.sources / 'speech' / 'train')
+    if not args.with_synthetic:
+        train_speech = {name: utterances for name, utterances in train_speech.items()
+                        if not name.startswith(SYNTHETIC_PREFIX)}
     valid_speech = load_speaker_folders(args.sources / 'speech' / 'valid')
     train_noise = load_folder(args.sources / 'noise' / 'train', 'noise')
     valid_noise = load_folder(args.sources / 'noise' / 'valid', 'noise')
@@ -116,8 +124,8 @@ def main(argv=None) -> None:
     train_set = OnlineMixtures(train_speech, train_noise, segment,
                                args.batch * args.iters_per_epoch * args.max_epochs, args.seed,
                                room_impulse_responses=rooms)
-    valid_set = OnlineMixtures(valid_speech, valid_noise, segment, args.batch * VALIDATION_BATCHES,
-                               args.seed + 1, room_impulse_responses=rooms)
+    valid_set = OnlineMixtures(valid_speech, valid_noise, segment, VALIDATION_SEGMENTS, args.seed + 1,
+                               room_impulse_responses=rooms)
 
     def recipe(cfg):
         cfg.train.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
@@ -131,7 +139,7 @@ def main(argv=None) -> None:
     trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
         model=str(args.init), train_dataset=train_set, eval_dataset=valid_set,
         work_dir=str(train_dir), max_epochs=args.max_epochs,
-        train_iters_per_epoch=args.iters_per_epoch, val_iters_per_epoch=VALIDATION_BATCHES,
+        train_iters_per_epoch=args.iters_per_epoch, val_iters_per_epoch=-(-VALIDATION_SEGMENTS // args.batch),
         cfg_modify_fn=recipe, seed=args.seed))
     checkpoint = latest_checkpoint(train_dir)
     print(f'width {config["model"]["width"]}, start: '
