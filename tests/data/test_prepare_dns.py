@@ -466,3 +466,18 @@ def test_cli_option_errors_and_help(sources, tmp_path, capsys):
                    '--level-min', '--level-max', '--test-pairs', '--seed', '--workers', '--from-pairs',
                    '--layout'):
         assert option in text
+
+
+def test_cli_held_out_fraction_sets_the_share_of_test_source_files(sources, tmp_path):
+    clean, noise = sources
+    out = tmp_path / 'half'
+    args = parse(['prepare-dns', '--clean', str(clean), '--noise', str(noise), '--out', str(out),
+                  '--train-pairs', '3', '--test-pairs', '2', '--clip-seconds', '1',
+                  '--held-out-fraction', '0.5', '--quiet'])
+    assert args.run(args) == 0
+    settings = json.loads((out / 'synthesis.json').read_text())
+    assert settings['held_out_fraction'] == 0.5
+    assert len(settings['test_clean_files']) == 4  # of 8 (the default 10 % holds out 1)
+    assert len(settings['test_noise_files']) == 2  # of 5, round(2.5)
+    used_in_training = {name for record in pairs(out, 'train') for name in record['clean_sources']}
+    assert used_in_training and not used_in_training & set(settings['test_clean_files'])
