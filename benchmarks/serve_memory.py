@@ -2,12 +2,16 @@
 
 The model card's widget accepts uploads of at most 10 MB and declares an
 inference spec of 1 CPU and 1000 MB. This starts the real server in a
-subprocess (default: the shipped model), posts one 10 MB WAV (16 kHz mono
-PCM_16: the example recording repeated, 327.7 s), and reports the server
+subprocess (default: the shipped model), posts one upload, and reports the server
 process's resident memory once ready and at its peak (``VmHWM``: model loading,
 decoding, inference, spectrograms, the JSON answer), and the request's latency.
 
-    python benchmarks/serve_memory.py [--model M] [--threads 1] [--json FILE]
+Uploads (``--upload``): ``wav``, a 10 MB WAV (16 kHz mono PCM_16: the example
+recording repeated, 327.7 s); ``costliest``, the costliest upload the server
+accepts: a FLAC under 10 MB of 8 channels at 48 kHz for the whole 327.7 s
+(``MAX_DECODED_SAMPLES``; the example in channel 1, the others silent).
+
+    python benchmarks/serve_memory.py [--upload costliest] [--model M] [--threads 1] [--json FILE]
 """
 import argparse
 import http.client
@@ -23,6 +27,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import soundfile as sf
+import soxr
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_WAV = REPO_ROOT / 'examples' / 'speech_with_noise.wav'
@@ -37,6 +42,20 @@ def upload_of(size: int) -> bytes:
     stream = io.BytesIO()
     sf.write(stream, np.resize(example, frames), 16000, subtype='PCM_16', format='WAV')
     assert len(stream.getvalue()) == size
+    return stream.getvalue()
+
+
+def costliest_upload() -> bytes:
+    """8 channels at 48 kHz for ``MAX_SECONDS``: as many samples as the server decodes."""
+    from modelscope_frcrn.serve.worker import MAX_DECODED_SAMPLES
+
+    rate, channels = 48000, 8
+    example, _ = sf.read(str(EXAMPLE_WAV), dtype='float32')
+    samples = np.zeros((int(MAX_DECODED_SAMPLES) // channels, channels), np.float32)
+    samples[:, 0] = np.resize(soxr.resample(example, 16000, rate), len(samples)) / 4
+    stream = io.BytesIO()
+    sf.write(stream, samples, rate, subtype='PCM_16', format='FLAC')
+    assert len(stream.getvalue()) <= 10 * 2**20
     return stream.getvalue()
 
 
@@ -67,11 +86,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--model', help='model directory or id (default: the shipped model)')
     parser.add_argument('--threads', type=int, help='torch threads in the server (default: torch\'s)')
-    parser.add_argument('--megabytes', type=float, default=10.0, help='upload size (default: 10)')
-    parser.add_argument('--json', default=str(REPO_ROOT / 'benchmarks' / 'serve_memory.json'))
+    parser.add_argument('--upload', choices=('wav', 'costliest'), default='wav',
+                        help='what to post (default: wav, see above)')
+    parser.add_argument('--megabytes', type=float, default=10.0,
+                        help='size of the wav upload (default: 10)')
+    parser.add_argument('--json', help='default: benchmarks/serve_memory.json, '
+                                       'serve_memory_costliest.json for --upload costliest')
     args = parser.parse_args()
+    json_path = args.json or str(REPO_ROOT / 'benchmarks' / (
+        'serve_memory_costliest.json' if args.upload == 'costliest' else 'serve_memory.json'))
 
-    body = upload_of(int(args.megabytes * 2**20))
+    body = costliest_upload() if args.upload == 'costliest' else upload_of(int(args.megabytes * 2**20))
     process, host, port = start_server(args.model, args.threads)
     try:
         ready = memory_mb(process.pid)
@@ -88,7 +113,7 @@ def main() -> None:
     if response.status != 200:
         raise SystemExit(f'HTTP {response.status}: {answer}')
     result = {
-        'upload_bytes': len(body), 'audio_seconds': answer['audio_seconds'],
+        'upload': args.upload, 'upload_bytes': len(body), 'audio_seconds': answer['audio_seconds'],
         'rss_ready_mb': round(ready['VmRSS'], 1), 'rss_peak_mb': round(after['VmHWM'], 1),
         'rss_after_mb': round(after['VmRSS'], 1), 'inference_spec_memory_mb': 1000,
         'processing_seconds': answer['processing_seconds'], 'request_seconds': round(latency, 2),
@@ -97,7 +122,7 @@ def main() -> None:
         'machine': {'cpu': platform.processor() or platform.machine(), 'python': platform.python_version()},
     }
     print(json.dumps(result, indent=2))
-    Path(args.json).write_text(json.dumps(result, indent=2) + '\n')
+    Path(json_path).write_text(json.dumps(result, indent=2) + '\n')
 
 
 if __name__ == '__main__':
