@@ -1,0 +1,211 @@
+"""Full-band output and the strength control (issue 14), with the shipped model.
+
+Full band: real speech recorded at 44.1 kHz (the Hedgewars voice packs and the
+KLettres voices, Debian ``hedgewars-data`` and ``klettres-data``) mixed with
+full-band game ambiences and effects (``freedroidrpg-data``, ``hedgewars-data``)
+at 0, 5, 10 and 15 dB SNR; every mixture is enhanced with ``--bandwidth full``
+and ``model`` (the latter resampled back to 44.1 kHz, as the CLI writes it).
+Reported: the high band's (8 kHz - Nyquist) SNR against the clean reference,
+the high-band energy kept when the clean speech alone goes through (0 dB =
+all kept), and WB-PESQ / STOI / SI-SNR of the 16 kHz part.
+
+Strength: the first pairs (by file id) of the quality benchmark's in-domain held-out set
+(``benchmarks/quality.py``: ``/tmp/heldout/test``), enhanced once, with the
+attenuation limit applied to that output (one chunk per file, exactly what
+``Denoiser(..., chunk_seconds=10).enhance(x, atten_limit_db=L)`` gives); WB-PESQ,
+STOI, SI-SNR, DNSMOS OVRL and BAK per limit.
+
+    python benchmarks/fullband.py --cache /work/cache --heldout /tmp/heldout/test \\
+        --json benchmarks/fullband.json --threads 1       # 8 mixtures, 12 pairs
+    python benchmarks/fullband.py --part full_band --mixtures 4    # the README's rows
+    python benchmarks/fullband.py --part strength --pairs 6
+
+(``--cache``: the folder where ``recipes/broad_model/build_sources.py --fetch``
+unpacked the packages, ``CACHE/x/<package>``.)
+"""
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from modelscope_frcrn.audio import resample
+from modelscope_frcrn.evaluation.metrics import score_pair
+from modelscope_frcrn.inference import build_enhancer
+from modelscope_frcrn.inference.denoiser import Denoiser
+from modelscope_frcrn.inference.loading import load_model
+from modelscope_frcrn.inference.strength import attenuation_floor, limit_attenuation
+
+RATE = 44100
+SPEECH = [('hedgewars-data', 'usr/share/games/hedgewars/Data/Sounds/voices'),
+          ('klettres-data', 'usr/share/klettres/en_GB'),
+          ('klettres-data', 'usr/share/klettres/de')]
+NOISE = [('freedroidrpg-data', 'usr/share/freedroidrpg/data/sound/music'),
+         ('hedgewars-data', 'usr/share/games/hedgewars/Data/Sounds')]
+SNRS = (0.0, 5.0, 10.0, 15.0)
+MIXTURES = 8
+SECONDS = 4.0
+LIMITS = (None, 24.0, 12.0, 6.0)
+HELD_OUT_PAIRS = 12
+
+
+def audio_files(cache: Path, package: str, folder: str, min_seconds: float) -> List[Path]:
+    """44.1 kHz audio files under ``folder`` of the unpacked ``package``, sorted."""
+    root = cache / 'x' / package / folder
+    found = []
+    for path in sorted(p for p in root.rglob('*') if p.suffix in ('.ogg', '.wav', '.flac')
+                       and (package, 'voices') not in (('hedgewars-data', part) for part in
+                                                        p.relative_to(root).parts[:-1])):
+        info = sf.info(str(path))
+        if info.samplerate == RATE and info.duration >= min_seconds:
+            found.append(path)
+    return found
+
+
+def mono(path: Path) -> np.ndarray:
+    samples, _ = sf.read(str(path), dtype='float32', always_2d=True)
+    return samples.mean(axis=1)
+
+
+def speech_clip(files: List[Path], start: int) -> np.ndarray:
+    """``SECONDS`` of speech: consecutive files from ``start`` with 0.2 s gaps."""
+    pieces, total, index = [], 0, start
+    while total < SECONDS * RATE:
+        piece = mono(files[index % len(files)])
+        pieces += [piece, np.zeros(int(0.2 * RATE), np.float32)]
+        total += piece.size + int(0.2 * RATE)
+        index += 1
+    clip = np.concatenate(pieces)[:int(SECONDS * RATE)]
+    return 0.3 * clip / np.max(np.abs(clip))
+
+
+def noise_clip(files: List[Path], index: int, rng: np.random.Generator) -> np.ndarray:
+    noise = mono(files[index % len(files)])
+    noise = np.tile(noise, int(np.ceil(SECONDS * RATE / noise.size)) + 1)
+    start = rng.integers(0, noise.size - int(SECONDS * RATE))
+    return noise[start:start + int(SECONDS * RATE)]
+
+
+def high_band(signal: np.ndarray) -> np.ndarray:
+    """Everything from 8 kHz up (FFT brick wall)."""
+    spectrum = np.fft.rfft(signal)
+    spectrum[np.fft.rfftfreq(signal.size, 1 / RATE) < 8000] = 0
+    return np.fft.irfft(spectrum, n=signal.size)
+
+
+def energy_db(signal: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(np.square(signal, dtype=np.float64)) + 1e-20))
+
+
+def scores_16k(clean: np.ndarray, output: np.ndarray, with_dnsmos: bool) -> Dict[str, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return score_pair(clean.astype(np.float64), output.astype(np.float64),
+                          with_dnsmos=with_dnsmos)
+
+
+def full_band_rows(denoiser: Denoiser, cache: Path, mixtures: int = MIXTURES
+                   ) -> Dict[str, Dict[str, float]]:
+    speech = [path for package, folder in SPEECH
+              for path in audio_files(cache, package, folder, 0.3)]
+    noise = [path for package, folder in NOISE  # effects and ambiences, not the music
+             for path in audio_files(cache, package, folder, SECONDS / 2)
+             if package != 'freedroidrpg-data' or 'Ambien' in path.name]
+    rng = np.random.default_rng(14)
+    rows: Dict[str, List[Dict[str, float]]] = {'noisy': [], 'full': [], 'model': []}
+    for index in range(mixtures):
+        clean = speech_clip(speech, int(rng.integers(0, len(speech))))
+        noise_part = noise_clip(noise, int(rng.integers(0, len(noise))), rng)
+        snr = SNRS[index % len(SNRS)]
+        scale = np.sqrt(np.sum(clean ** 2) / np.sum(noise_part ** 2) / 10 ** (snr / 10))
+        noisy = (clean + scale * noise_part).astype(np.float32)
+        outputs = {'noisy': noisy, **{bandwidth: enhance(denoiser, noisy, bandwidth)
+                                      for bandwidth in ('full', 'model')}}
+        kept = {bandwidth: energy_db(high_band(enhance(denoiser, clean, bandwidth)))
+                - energy_db(high_band(clean)) for bandwidth in ('full', 'model')}
+        clean_16k = resample(clean[None], RATE, 16000)[0]
+        for name, output in outputs.items():
+            error = high_band(output) - high_band(clean)
+            row = {'high_snr': energy_db(high_band(clean)) - energy_db(error),
+                   'high_kept_clean': kept.get(name, 0.0), 'snr_in': snr,
+                   **scores_16k(clean_16k, resample(output[None], RATE, 16000)[0], False)}
+            rows[name].append(row)
+        print(f'mixture {index}: {snr:g} dB', file=sys.stderr)
+    return {name: average(values) for name, values in rows.items()}
+
+
+def enhance(denoiser: Denoiser, signal: np.ndarray, bandwidth: str) -> np.ndarray:
+    """The CLI's output: at 44.1 kHz whatever the bandwidth."""
+    output = denoiser.enhance(signal[None], sample_rate=RATE, bandwidth=bandwidth)
+    if bandwidth == 'model':
+        output = resample(output, 16000, RATE)
+    return output[0, :signal.size]
+
+
+def strength_rows(denoiser: Denoiser, heldout: Path, pairs: int = HELD_OUT_PAIRS
+                  ) -> Dict[str, Dict[str, float]]:
+    rows: Dict[str, List[Dict[str, float]]] = {str(limit): [] for limit in LIMITS}
+    by_id = sorted((heldout / 'noisy').glob('*.wav'),
+                   key=lambda path: int(path.stem.split('_')[-1]))
+    for noisy_path in by_id[:pairs]:  # fileid_0, fileid_1, ...: SNRs drawn at random
+        fileid = noisy_path.stem[noisy_path.stem.index('fileid_'):]
+        noisy, _ = sf.read(str(noisy_path), dtype='float32')
+        clean, _ = sf.read(str(heldout / 'clean' / f'clean_{fileid}.wav'), dtype='float32')
+        enhanced = denoiser.enhance(noisy[None])
+        for limit in LIMITS:
+            output = limit_attenuation(noisy[None], enhanced, attenuation_floor(limit))[0]
+            rows[str(limit)].append(scores_16k(clean, output, True))
+        print(f'held-out {fileid}', file=sys.stderr)
+    return {name: average(values) for name, values in rows.items()}
+
+
+def average(rows: List[Dict[str, float]]) -> Dict[str, float]:
+    return {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]}
+
+
+def table(full: Dict, strength: Dict) -> str:
+    lines = ['| output | high-band SNR (dB) | high band kept, clean input (dB) | WB-PESQ | STOI '
+             '| SI-SNR (dB) |', '|---|---|---|---|---|---|']
+    for name, row in full.items():
+        lines.append(f"| {name} | {row['high_snr']:.1f} | {row['high_kept_clean']:+.1f} | "
+                     f"{row['pesq_wb']:.3f} | {row['stoi']:.3f} | {row['si_snr']:.2f} |")
+    lines += ['', '| --atten-limit | WB-PESQ | STOI | SI-SNR (dB) | DNSMOS OVRL | DNSMOS BAK |',
+              '|---|---|---|---|---|---|']
+    for limit, row in strength.items():
+        name = 'none' if limit == 'None' else f'{float(limit):g} dB'
+        lines.append(f"| {name} | {row['pesq_wb']:.3f} | {row['stoi']:.3f} | "
+                     f"{row['si_snr']:.2f} | {row.get('dnsmos_ovrl', float('nan')):.3f} | "
+                     f"{row.get('dnsmos_bak', float('nan')):.3f} |")
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--cache', type=Path, default=Path('/work/cache'))
+    parser.add_argument('--heldout', type=Path, default=Path('/tmp/heldout/test'))
+    parser.add_argument('--json', type=Path)
+    parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--part', choices=('both', 'full_band', 'strength'), default='both')
+    parser.add_argument('--mixtures', type=int, default=MIXTURES)
+    parser.add_argument('--pairs', type=int, default=HELD_OUT_PAIRS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    denoiser = Denoiser(build_enhancer(load_model()), chunk_seconds=10)
+    results = {}
+    if args.part != 'strength':
+        results['full_band'] = full_band_rows(denoiser, args.cache, args.mixtures)
+    if args.part != 'full_band':
+        results['strength'] = strength_rows(denoiser, args.heldout, args.pairs)
+    print(table(results.get('full_band', {}), results.get('strength', {})))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
