@@ -87,7 +87,9 @@ class AudioFileReader:
         check_sample_rate(info.sample_rate, self.path)
 
     def blocks(self, block_frames: Optional[int] = None) -> Iterator[np.ndarray]:
-        """The samples in order, ``[C, n]`` float32 blocks of ``block_frames`` (default 1 s)."""
+        """The samples in order, ``[C, n]`` float32 blocks of ``block_frames`` (default 1 s).
+        Where the data ends before the header's length, ``frames`` becomes what was read (a
+        damaged MP3 header can claim 618 billion frames; the next pass must not pad to it)."""
         block_frames = block_frames or int(self.format.sample_rate * BLOCK_SECONDS)
         position = 0
         try:
@@ -99,6 +101,7 @@ class AudioFileReader:
                                               f'(near {seconds:.1f} s)')
                     position += len(block)
                     yield block.T
+            self.frames = min(self.frames, position)
         except sf.LibsndfileError as error:
             raise AudioDecodeError(f'{self.path} cannot be decoded past {position} samples '
                                    f'(corrupt data): {error}') from error

@@ -4,6 +4,7 @@ into a failure with a stack dump."""
 import faulthandler
 import io
 import random
+import sys
 from contextlib import contextmanager
 from typing import Dict, Iterator
 
@@ -77,7 +78,7 @@ HEADER_LIES = {
 def hang_guard(seconds: float = CASE_SECONDS) -> Iterator[None]:
     """Ends the test process with every thread's stack if the block runs longer than
     ``seconds``: a hang fails the run instead of stalling CI."""
-    faulthandler.dump_traceback_later(seconds, exit=True)
+    faulthandler.dump_traceback_later(seconds, exit=True, file=sys.__stderr__)
     try:
         yield
     finally:
