@@ -104,8 +104,11 @@ def test_stereo_44k_input_to_16k_mono(tmp_path, identity_model_dir):
 
 def test_existing_output_is_skipped_without_overwrite(noisy, tmp_path, identity_model_dir,
                                                       capsys):
+    # A complete earlier output (full length, decodable) but not what this run would write.
     output = tmp_path / 'taken.wav'
-    output.write_bytes(b'keep me')
+    samples, rate = sf.read(noisy)
+    sf.write(output, 0.5 * samples, rate)
+    earlier = output.read_bytes()
 
     code = main(['denoise', str(noisy), '-o', str(output), '--model', str(identity_model_dir)])
 
@@ -113,7 +116,7 @@ def test_existing_output_is_skipped_without_overwrite(noisy, tmp_path, identity_
     out, err = capsys.readouterr()
     assert '1 skipped' in out and '--overwrite' in out
     assert error_lines(err) == []
-    assert output.read_bytes() == b'keep me'
+    assert output.read_bytes() == earlier
 
 
 def test_existing_output_is_replaced_with_overwrite(noisy, tmp_path, identity_model_dir):
