@@ -29,6 +29,9 @@ _UPGRADED_SUBTYPES = {'PCM_S8': 'PCM_16', 'PCM_U8': 'PCM_16', 'ULAW': 'PCM_16', 
                       'GSM610': 'PCM_16', 'MPEG_LAYER_I': 'PCM_16', 'MPEG_LAYER_II': 'PCM_16',
                       'MPEG_LAYER_III': 'PCM_16', 'VORBIS': 'PCM_16', 'OPUS': 'PCM_16'}
 _FLOAT_SUBTYPES = {'FLOAT', 'DOUBLE'}
+#: Lossy codecs stay themselves in their own container (Opus in .ogg stays Opus, not Vorbis).
+_LOSSY_CONTAINERS = {'MPEG_LAYER_I': 'MPEG', 'MPEG_LAYER_II': 'MPEG', 'MPEG_LAYER_III': 'MPEG',
+                     'VORBIS': 'OGG', 'OPUS': 'OGG'}
 #: What the encoders take, by subtype or container (libsndfile 1.2 refuses more, and
 #: libvorbis crashes the process above 200 kHz): the only rates, the highest rate, channels.
 _ONLY_RATES = {'MPEG_LAYER_III': (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
@@ -166,6 +169,8 @@ def output_format(path, source: AudioFormat, sample_rate: int, channels: int,
 
 
 def _subtype(container: str, source_subtype: str) -> str:
+    if _LOSSY_CONTAINERS.get(source_subtype) == container:
+        return source_subtype
     subtype = _UPGRADED_SUBTYPES.get(source_subtype, source_subtype)
     if sf.check_format(container, subtype):
         return subtype
