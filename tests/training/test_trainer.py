@@ -103,8 +103,14 @@ def test_fine_tuning_starts_at_the_checkpoint_quality(trained, tmp_path):
     _, work_dir, _, after, _ = trained
     fine_tuner = make_trainer(work_dir / 'output', tmp_path, max_epochs=1, lr=1e-7)
     assert fine_tuner.evaluate()['avg_sisnr'] == pytest.approx(after, abs=1e-4)
+    start = {name: value.detach().clone() for name, value in fine_tuner.model.named_parameters()}
     fine_tuner.train()
-    assert fine_tuner.evaluate()['avg_sisnr'] == pytest.approx(after, abs=0.2)
+    # An epoch at lr 1e-7 moves each weight by at most a few 1e-7 (Adam's step is about lr);
+    # batch norm's running statistics follow the new batches whatever the lr, so the score may move.
+    for name, value in fine_tuner.model.named_parameters():
+        assert torch.allclose(value, start[name], rtol=0, atol=1e-5), name
+    assert any(not torch.equal(value, start[name])
+               for name, value in fine_tuner.model.named_parameters())
 
 
 def test_model_card_evaluation_snippet_without_train_data(trained, tmp_path):
