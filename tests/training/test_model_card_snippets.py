@@ -161,7 +161,6 @@ def independent_avg_sisnr(model_dir, split_dir) -> float:
     """The mean SI-SNR (dB, no mean removal, as the official recipe) of the network's output on
     every whole second of the split's pairs, computed here without the trainer or the metric."""
     import numpy as np
-    import soundfile as sf
     import torch
 
     from modelscope_frcrn.models import FRCRN
@@ -169,9 +168,7 @@ def independent_avg_sisnr(model_dir, split_dir) -> float:
     network = FRCRN(width=SMALL_WIDTH).eval()
     network.load_state_dict(torch.load(model_dir / 'pytorch_model.bin', weights_only=True))
     scores = []
-    for line in (split_dir / 'metadata.jsonl').read_text().splitlines():
-        pair = json.loads(line)
-        noisy, clean = (sf.read(pair[key], dtype='float32')[0] for key in ('noisy', 'clean'))
+    for noisy, clean in split_pairs(split_dir):
         seconds = min(noisy.size, clean.size) // 16000  # whole seconds, as to_segment cuts
         noisy, clean = (signal[:seconds * 16000].reshape(seconds, 16000) for signal in (noisy, clean))
         with torch.no_grad():
@@ -179,3 +176,20 @@ def independent_avg_sisnr(model_dir, split_dir) -> float:
         target = (enhanced * clean).sum(1, keepdims=True) / (clean ** 2).sum(1, keepdims=True) * clean
         scores += list(10 * np.log10((target ** 2).sum(1) / ((enhanced - target) ** 2).sum(1)))
     return float(np.mean(scores))
+
+
+def split_pairs(split_dir):
+    """(noisy, clean) float32 ``[T]`` arrays of a prepare-dns split, in either layout
+    (``metadata.jsonl`` naming audio files, or ``data.parquet`` holding decoded arrays)."""
+    import numpy as np
+    import soundfile as sf
+
+    metadata = split_dir / 'metadata.jsonl'
+    if metadata.exists():
+        for line in metadata.read_text().splitlines():
+            pair = json.loads(line)
+            yield tuple(sf.read(pair[key], dtype='float32')[0] for key in ('noisy', 'clean'))
+        return
+    import pyarrow.parquet as pq
+    for row in pq.read_table(split_dir / 'data.parquet', columns=['noisy', 'clean']).to_pylist():
+        yield tuple(np.asarray(row[key]['array'], dtype=np.float32) for key in ('noisy', 'clean'))
