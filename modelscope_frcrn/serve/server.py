@@ -111,6 +111,9 @@ def load_assets(example: Optional[Path] = EXAMPLE_WAV) -> Dict[str, Asset]:
 class DemoServer(ThreadingHTTPServer):
     """A threaded HTTP server holding the denoiser and the GET routes' content."""
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of connections overflows it, the kernel
+    # falls back to SYN cookies and, under CPU load, resets one now and then before any answer
+    request_queue_size = 128
 
     def __init__(self, address: Tuple[str, int], denoiser: DemoWorker, assets: Dict[str, Asset],
                  upload_deadline_s: float = UPLOAD_DEADLINE_S):
