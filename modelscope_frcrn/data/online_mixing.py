@@ -74,7 +74,9 @@ class OnlineMixtures(Dataset):
 
     Args:
         speech: speaker name -> that speaker's utterances (float32 ``[T]``, 16 kHz).
-        noises: noise recordings (float32 ``[T]``, 16 kHz).
+        noises: noise category -> its recordings (float32 ``[T]``, 16 kHz). A category is drawn
+            first, uniformly, then one of its recordings: a category of a thousand short clips
+            weighs as much as one of a few long ones.
         segment_samples: length of every example.
         length: number of examples (``len(dataset)``).
         seed: the stream's seed; two datasets with the same arguments are identical.
@@ -85,17 +87,19 @@ class OnlineMixtures(Dataset):
     Shape: item ``{'noisy': [T], 'clean': [T]}`` float32, ``T = segment_samples``.
     """
 
-    def __init__(self, speech: Mapping[str, Sequence[np.ndarray]], noises: Sequence[np.ndarray],
+    def __init__(self, speech: Mapping[str, Sequence[np.ndarray]],
+                 noises: Mapping[str, Sequence[np.ndarray]],
                  segment_samples: int, length: int, seed: int,
                  settings: MixingSettings = MixingSettings(),
                  room_impulse_responses: Sequence[Tuple[np.ndarray, np.ndarray]] = ()):
         usable = {name: list(utterances) for name, utterances in speech.items() if utterances}
         if not usable:
             raise ValueError('no speech: every speaker has an empty utterance list')
-        if not noises and settings.babble_probability + settings.colored_noise_probability < 1:
+        categories = {name: list(recordings) for name, recordings in noises.items() if recordings}
+        if not categories and settings.babble_probability + settings.colored_noise_probability < 1:
             raise ValueError('no noise recordings, yet the settings draw from them')
         self.speakers = sorted(usable)
-        self.speech, self.noises = usable, list(noises)
+        self.speech, self.noises = usable, [categories[name] for name in sorted(categories)]
         self.segment_samples, self.length, self.seed = segment_samples, length, seed
         self.settings = settings
         self.rooms = list(room_impulse_responses)
@@ -170,7 +174,8 @@ class OnlineMixtures(Dataset):
         if draw < settings.babble_probability + settings.colored_noise_probability or not self.noises:
             return colored_noise(rng, self.segment_samples, exponent=float(rng.uniform(0.0, 2.0)))
         for _ in range(10):
-            recording = self.noises[int(rng.integers(len(self.noises)))]
+            category = self.noises[int(rng.integers(len(self.noises)))]
+            recording = category[int(rng.integers(len(category)))]
             excerpt = looped_excerpt(rng, recording, self.segment_samples)
             if rms(excerpt) > 1e-5:
                 return excerpt

@@ -98,10 +98,11 @@ def load_folder(folder, kind: str) -> List[np.ndarray]:
     return [load_source(str(folder), name, kind) for name in find_audio_files(folder, kind)]
 
 
-def load_speaker_folders(folder) -> Dict[str, List[np.ndarray]]:
-    """``folder/<speaker>/...`` as speaker name -> that speaker's utterances (16 kHz float32 ``[T]``)."""
+def load_category_folders(folder, kind: str) -> Dict[str, List[np.ndarray]]:
+    """``folder/<name>/...`` as sub-folder name (a speaker, a noise category) -> its recordings
+    (16 kHz mono float32 ``[T]``)."""
     root = Path(folder)
-    speakers = sorted(entry for entry in root.iterdir() if entry.is_dir()) if root.is_dir() else []
-    if not speakers:
-        raise DataPreparationError(f'speech folder has no speaker sub-folders: {root}')
-    return {speaker.name: load_folder(speaker, 'speech') for speaker in speakers}
+    groups = sorted(entry for entry in root.iterdir() if entry.is_dir()) if root.is_dir() else []
+    if not groups:
+        raise DataPreparationError(f'{kind} folder has no sub-folders: {root}')
+    return {group.name: load_folder(group, kind) for group in groups}

@@ -34,7 +34,7 @@ from modelscope.metainfo import Trainers
 from modelscope.trainers import build_trainer
 
 from modelscope_frcrn.data.online_mixing import OnlineMixtures, simulate_room_impulse_responses
-from modelscope_frcrn.data.sources import load_folder, load_speaker_folders
+from modelscope_frcrn.data.sources import load_category_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16000
@@ -55,6 +55,10 @@ def room_bank(work: Path, count: int, seed: int):
               for kind, response in zip(('full', 'early'), pair)}
     np.savez(path, **arrays)
     return rooms
+
+
+def count(groups) -> int:
+    return sum(len(members) for members in groups.values())
 
 
 def latest_checkpoint(train_dir: Path):
@@ -108,16 +112,17 @@ def main(argv=None) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     rooms = room_bank(args.work, args.rooms, args.seed)
-    train_speech = load_speaker_folders(args.sources / 'speech' / 'train')
+    train_speech = load_category_folders(args.sources / 'speech' / 'train', 'speech')
     if not args.with_synthetic:
         train_speech = {name: utterances for name, utterances in train_speech.items()
                         if not name.startswith(SYNTHETIC_PREFIX)}
-    valid_speech = load_speaker_folders(args.sources / 'speech' / 'valid')
-    train_noise = load_folder(args.sources / 'noise' / 'train', 'noise')
-    valid_noise = load_folder(args.sources / 'noise' / 'valid', 'noise')
+    valid_speech = load_category_folders(args.sources / 'speech' / 'valid', 'speech')
+    train_noise = load_category_folders(args.sources / 'noise' / 'train', 'noise')
+    valid_noise = load_category_folders(args.sources / 'noise' / 'valid', 'noise')
     hours = sum(u.size for us in train_speech.values() for u in us) / SAMPLE_RATE / 3600
     print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {len(valid_speech)} '
-          f'validation speakers, {len(train_noise)}/{len(valid_noise)} noise files, {len(rooms)} rooms '
+          f'validation speakers, {count(train_noise)}/{count(valid_noise)} noise files in '
+          f'{len(train_noise)} categories, {len(rooms)} rooms '
           f'({time.monotonic() - started:.0f} s)', flush=True)
 
     segment = int(args.segment_seconds * SAMPLE_RATE)

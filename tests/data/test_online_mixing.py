@@ -31,7 +31,7 @@ def speech():
 @pytest.fixture(scope='module')
 def noises():
     rng = np.random.default_rng(3)
-    return [(0.05 * rng.standard_normal(RATE)).astype(np.float32)]
+    return {'white': [(0.05 * rng.standard_normal(RATE)).astype(np.float32)]}
 
 
 def test_items_are_a_pure_function_of_seed_and_index(speech, noises):
@@ -89,6 +89,20 @@ def test_full_augmentation_stays_finite_and_keeps_the_target_below_the_input_pow
         assert np.all(np.isfinite(item['noisy'])) and np.all(np.isfinite(item['clean']))
         assert np.max(np.abs(item['noisy'])) < 1.0
         assert rms(item['clean']) > 0
+
+
+def test_noise_categories_are_drawn_evenly_whatever_their_file_counts(speech):
+    """Ten clips of a 300 Hz hum against one of 3 kHz: each category comes up about half the time."""
+    noises = {'many_clips': [tone(300, 0.5) for _ in range(10)], 'one_recording': [tone(3000, 2.0)]}
+    settings = replace(NO_AUGMENTATION, snr_db=(-20.0, -20.0))  # the noise dominates the input
+    dataset = OnlineMixtures(speech, noises, SEGMENT, length=200, seed=6, settings=settings)
+    frequencies = np.fft.rfftfreq(SEGMENT, 1 / RATE)
+    near = lambda power, hz: power[np.abs(frequencies - hz) < 50].sum()  # noqa: E731
+    high_hum = 0
+    for index in range(len(dataset)):
+        power = np.abs(np.fft.rfft(dataset[index]['noisy'] * np.hanning(SEGMENT))) ** 2
+        high_hum += near(power, 3000) > near(power, 300)
+    assert 70 <= high_hum <= 130  # binomial(200, 0.5): 3.5 sigma either side; by files: about 18
 
 
 def test_room_target_is_the_aligned_early_part_of_the_input():
