@@ -3,9 +3,9 @@
 ``modelscope_frcrn_hook.pth`` (installed into site-packages with the package,
 removed by ``pip uninstall``) calls :func:`install` at interpreter start-up.
 That costs nothing measurable: at start-up this module imports nothing (``sys``
-is built in) and puts a finder on ``sys.meta_path`` that watches three
+is built in) and puts a finder on ``sys.meta_path`` that watches four
 ModelScope modules. When one of them is loaded, its entry point
-(``build_from_cfg``, ``pipeline``, ``Model.from_pretrained``) is wrapped in a
+(``build_from_cfg``, ``pipeline``, ``Model.from_pretrained``, ``build_trainer``) is wrapped in a
 trampoline. The first call through a trampoline imports ``modelscope_frcrn``,
 which registers our classes with ModelScope's registries, and hands the call
 to ``modelscope_frcrn.integration``.
@@ -22,6 +22,7 @@ ENTRY_POINTS = {
     'modelscope.utils.registry': ('build_from_cfg', 'build_from_cfg'),
     'modelscope.pipelines.builder': ('pipeline', 'pipeline'),
     'modelscope.models.base.base_model': ('Model.from_pretrained', 'from_pretrained'),
+    'modelscope.trainers.builder': ('build_trainer', 'build_trainer'),
 }
 _WRAPPED = '__modelscope_frcrn_wrapped__'
 #: (owner, attribute, original value) of each entry point wrapped, to put back on failure

@@ -1,7 +1,7 @@
 """What our start-up hook runs in place of ModelScope's entry points.
 
-``modelscope_frcrn_hook`` wraps ``build_from_cfg``, ``pipeline`` and
-``Model.from_pretrained`` when ModelScope loads them; the first call imports
+``modelscope_frcrn_hook`` wraps ``build_from_cfg``, ``pipeline``,
+``Model.from_pretrained`` and ``build_trainer`` when ModelScope loads them; the first call imports
 this package (registering our classes) and then comes here with the original
 function. Each handler only rewrites a hub id into a cached local directory
 (see :mod:`modelscope_frcrn.hub`) and calls the original.
@@ -25,6 +25,18 @@ def pipeline(original: Callable, *args, **kwargs) -> Any:
 def from_pretrained(original: Callable, *args, **kwargs) -> Any:
     """``Model.from_pretrained`` with offline resolution of cached FRCRN ids."""
     return _call_with_resolved_model(original, 'model_name_or_path', 'revision', args, kwargs)
+
+
+def build_trainer(original: Callable, *args, **kwargs) -> Any:
+    """``modelscope.trainers.build_trainer`` with offline resolution of a cached FRCRN id given
+    as ``default_args['model']`` (ModelScope asks the hub about any id before building)."""
+    bound = inspect.signature(original).bind_partial(*args, **kwargs)
+    default_args = bound.arguments.get('default_args')
+    if isinstance(default_args, dict) and 'model' in default_args:
+        bound.arguments['default_args'] = {
+            **default_args,
+            'model': resolve_model(default_args['model'], default_args.get('model_revision'))}
+    return original(*bound.args, **bound.kwargs)
 
 
 def _call_with_resolved_model(original: Callable, model_arg: str, revision_arg: str,

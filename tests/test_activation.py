@@ -3,6 +3,7 @@
 No test here imports modelscope_frcrn in the child process: the start-up hook
 installed with the package must do it.
 """
+import json
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import venv
 from pathlib import Path
 
 import pytest
+import torch
 
 from conftest import EXAMPLE_WAV, REPO_ROOT, run_python
 
@@ -59,6 +61,34 @@ def _connections(stderr: str) -> list:
     return ast.literal_eval(stderr.rsplit('CONNECTIONS ', 1)[1].splitlines()[0])
 
 
+def test_editable_install_is_removed_with_its_hook_by_pip_uninstall(tmp_path):
+    root = tmp_path / 'venv'
+    venv.create(root, with_pip=False)
+    python = str(root / 'bin' / 'python')
+    site_packages = _site_packages(python)
+    (site_packages / 'system_packages.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    source = tmp_path / 'source'
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+        '.git', '__pycache__', '*.egg-info', 'build', 'dist', '.pytest_cache'))
+    subprocess.run([python, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation',
+                    '--no-index', '--quiet', '-e', str(source)], check=True, timeout=300)
+    hook = site_packages / 'modelscope_frcrn_hook.pth'
+    assert hook.is_file()
+    where = run_python('import sys, modelscope_frcrn; '
+                       'print(modelscope_frcrn.__file__, "modelscope_frcrn_hook" in sys.modules)',
+                       executable=python, cwd=tmp_path).stdout.split()
+    assert Path(where[0]).is_relative_to(source) and where[1] == 'True'
+
+    subprocess.run([python, '-m', 'pip', 'uninstall', '--yes', '--quiet', 'modelscope_frcrn'],
+                   check=True, timeout=120)
+    assert not hook.exists()
+    assert not [path for path in site_packages.iterdir() if 'modelscope_frcrn' in path.name]
+    leftover = run_python('import sys, importlib.util; print("modelscope_frcrn_hook" in sys.modules, '
+                          'importlib.util.find_spec("modelscope_frcrn") is None)',
+                          executable=python, cwd=tmp_path)
+    assert leftover.stdout.split() == ['False', 'True'] and not leftover.stderr
+
+
 def _assert_ours(report, output: Path):
     pipeline_module, model_module, pcm_bytes, _ = report
     assert pipeline_module == 'modelscope_frcrn.pipelines.ans_pipeline'
@@ -93,6 +123,46 @@ def test_card_snippet_with_hub_id_from_filled_cache_offline(random_model_dir, tm
                         env={**DEAD_HUB, 'MODELSCOPE_CACHE': str(tmp_path / 'cache')})
     _assert_ours(result.stdout.split()[-4:], output)
     assert _connections(result.stderr) == []  # the built-in spends ~32 s on failing hub calls
+
+
+# The two other ways the model card's names reach a model: ModelScope's Model and its trainer.
+CACHED_ID_LOADERS = {
+    'Model.from_pretrained': """
+from modelscope.models import Model
+loaded = Model.from_pretrained({model!r})
+""",
+    'build_trainer': """
+from modelscope.metainfo import Trainers
+from modelscope.trainers import build_trainer
+loaded = build_trainer(Trainers.speech_frcrn_ans_cirm_16k,
+                       default_args=dict(model={model!r}, work_dir={work!r})).model
+""",
+}
+WEIGHTS_REPORT = """
+import json
+print(type(loaded).__module__)
+print(json.dumps({key.split('.', 1)[-1]: float(value.double().sum())
+                  for key, value in loaded.state_dict().items() if value.is_floating_point()}))
+"""
+
+
+@pytest.mark.parametrize('loader', list(CACHED_ID_LOADERS))
+def test_a_cached_hub_id_loads_offline_through_model_and_trainer(random_model_dir, tmp_path,
+                                                                 loader):
+    shutil.copytree(random_model_dir,
+                    tmp_path / 'cache' / 'models/damo--speech_frcrn_ans_cirm_16k/snapshots/master')
+    code = NETWORK_AUDIT + CACHED_ID_LOADERS[loader].format(
+        model=HUB_ID, work=str(tmp_path / 'work')) + WEIGHTS_REPORT
+    result = run_python(code, cwd=tmp_path,
+                        env={**DEAD_HUB, 'MODELSCOPE_CACHE': str(tmp_path / 'cache')})
+    module, sums = result.stdout.splitlines()[-2:]
+    assert module == 'modelscope_frcrn.models.frcrn_model'
+    cached = torch.load(random_model_dir / 'pytorch_model.bin', weights_only=True)
+    loaded = json.loads(sums)
+    for key, value in cached.items():  # the cached weights, not a fresh initialisation
+        if value.is_floating_point():
+            assert loaded[key] == pytest.approx(float(value.double().sum()), rel=1e-9, abs=1e-9)
+    assert _connections(result.stderr) == []
 
 
 def test_hub_id_without_cache_or_network_fails_fast_and_clearly(tmp_path):

@@ -125,3 +125,30 @@ def test_the_fake_modelscope_is_patched_when_intact(tmp_path):
     report = probe(tmp_path, list(RENAMED), call=False)
     assert report['warnings'] == [] and report['wrapped'] == [True, True, True]
     assert '_EntryPointFinder' in report['finders']
+
+
+BROKEN_PLUGIN_PROBE = """
+import json, warnings
+warnings.simplefilter('always')
+from modelscope.utils.registry import build_from_cfg  # a trampoline, handed out before the failure
+from modelscope.pipelines.builder import pipeline
+import modelscope.utils.registry as registry
+with warnings.catch_warnings(record=True) as caught:
+    calls = [build_from_cfg({}), pipeline('t'), build_from_cfg({})]
+print(json.dumps({'warnings': [str(warning.message) for warning in caught], 'calls': calls,
+                  'wrapped': hasattr(registry.build_from_cfg, '__modelscope_frcrn_wrapped__')}))
+"""
+
+
+def test_a_plugin_that_fails_to_import_leaves_modelscope_working_after_one_warning(tmp_path):
+    fake_modelscope(tmp_path)
+    plugin = tmp_path / 'modelscope_frcrn'  # ahead of the real package on the path
+    plugin.mkdir()
+    (plugin / '__init__.py').write_text("raise ImportError('simulated: a dependency is missing')\n")
+    output = run_python(BROKEN_PLUGIN_PROBE, env={'PYTHONPATH': str(tmp_path)}, cwd=tmp_path).stdout
+    report = json.loads(output.splitlines()[-1])
+    assert report['calls'] == ['built', 'pipeline', 'built']
+    assert report['warnings'] == [
+        'modelscope_frcrn could not be activated, ModelScope runs without it (the plugin could '
+        'not be imported): ImportError: simulated: a dependency is missing']
+    assert report['wrapped'] is False  # the entry point itself was put back
