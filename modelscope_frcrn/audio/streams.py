@@ -5,6 +5,8 @@ OGG Vorbis/Opus, MP3, AIFF, CAF, W64/RF64 and more. Anything it rejects (M4A/AAC
 WMA, WebM...) is decoded by the ``ffmpeg`` program when it is installed
 (``apt-get install ffmpeg``) into a temporary float WAV that is then read in blocks.
 """
+import functools
+import math
 import os
 import shutil
 import subprocess
@@ -20,8 +22,12 @@ from ..atomic import write_atomically
 from ..errors import (AudioDecodeError, AudioInputError, AudioLayoutError, AudioOutputError,
                       EmptyAudioError)
 from .io import MAX_CHANNELS, check_audio_file, check_sample_rate, read_blocks
+from .stages import run_stage
 
 BLOCK_SECONDS = 1.0
+RESAMPLING_QUALITY = 'HQ'
+#: How long :func:`resampling_lag` watches the resampler for its worst lag.
+LAG_PROBE_SECONDS = 1.0
 #: Subtypes an enhanced output is not written in: integer ones too coarse, telephone codecs,
 #: and lossy codecs (whose subtype a lossless container would otherwise take: MP3 in WAV).
 _UPGRADED_SUBTYPES = {'PCM_S8': 'PCM_16', 'PCM_U8': 'PCM_16', 'ULAW': 'PCM_16', 'ALAW': 'PCM_16',
@@ -264,18 +270,55 @@ def write_blocks(stream, blocks: Iterable[np.ndarray], audio_format: AudioFormat
 def resample_blocks(blocks: Iterable[np.ndarray], from_rate: int, to_rate: int
                     ) -> Iterator[np.ndarray]:
     """Resample a stream of ``[C, n]`` blocks with soxr (same result as resampling it whole)."""
+    return run_stage(Resampler(from_rate, to_rate), blocks)
+
+
+class Resampler:
+    """soxr's streaming resampler as a :class:`~.stages.Stage` (``[C, n]`` blocks; the
+    channel count is taken from the first block). Output lags input by up to
+    :func:`resampling_lag` output samples, whatever the block sizes."""
+
+    def __init__(self, from_rate: int, to_rate: int):
+        self.from_rate, self.to_rate = from_rate, to_rate
+        self._stream: Optional[soxr.ResampleStream] = None
+        self._channels = 1
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        if self.from_rate == self.to_rate:
+            return block
+        if self._stream is None:
+            self._channels = block.shape[0]
+            self._stream = soxr.ResampleStream(self.from_rate, self.to_rate, self._channels,
+                                               dtype='float32', quality=RESAMPLING_QUALITY)
+        return self._stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32)).T
+
+    def finish(self) -> np.ndarray:
+        if self._stream is None:
+            return np.zeros((self._channels, 0), np.float32)
+        last = np.zeros((0, self._channels), np.float32)
+        return self._stream.resample_chunk(last, last=True).T
+
+
+@functools.lru_cache(maxsize=None)
+def resampling_lag(from_rate: int, to_rate: int) -> int:
+    """The most output samples :class:`Resampler` holds back at any time: after ``n``
+    input samples it has given at least ``n * to_rate / from_rate - lag``.
+
+    Measured (once per rate pair, about 0.1-0.5 s) by feeding one sample at a time,
+    the worst case (larger blocks are held back less) over ``LAG_PROBE_SECONDS``;
+    one sample is added for the drift of soxr's fractional phase past that (measured:
+    under 0.02 samples over 3 s at 44.1 kHz).
+    """
     if from_rate == to_rate:
-        yield from blocks
-        return
-    stream, channels = None, 0
-    for block in blocks:
-        if stream is None:
-            channels = block.shape[0]
-            stream = soxr.ResampleStream(from_rate, to_rate, channels, dtype='float32',
-                                         quality='HQ')
-        yield stream.resample_chunk(np.ascontiguousarray(block.T, dtype=np.float32)).T
-    if stream is not None:
-        yield stream.resample_chunk(np.zeros((0, channels), np.float32), last=True).T
+        return 0
+    stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype='float32',
+                                 quality=RESAMPLING_QUALITY)
+    sample = np.zeros((1, 1), np.float32)
+    given, worst = 0, 0.0
+    for pushed in range(1, round(LAG_PROBE_SECONDS * from_rate) + 1):
+        given += len(stream.resample_chunk(sample))
+        worst = max(worst, pushed * to_rate / from_rate - given)
+    return math.ceil(worst) + 1
 
 
 def fit_length(blocks: Iterable[np.ndarray], length: int) -> Iterator[np.ndarray]:

@@ -25,14 +25,14 @@ with the audio; the change is brought to ``r`` in one soxr stream with
 the sample and memory stays bounded. With a network that changes nothing, the
 output is the input, bit for bit.
 """
-import collections
-from typing import Callable, Deque, Iterable, Iterator, Optional
+from typing import Optional
 
 import numpy as np
 from scipy.ndimage import convolve1d
 
 from ..audio import MODEL_SAMPLE_RATE
-from ..audio.streams import resample_blocks
+from ..audio.stages import Chain, Map, SampleQueue, Stage, joined
+from ..audio.streams import Resampler
 from ..errors import UsageError
 from .backends import Enhancer
 from .spectra import MODEL_HOP, stft
@@ -49,10 +49,6 @@ GAIN_FLOOR_DB = 40.0
 SMOOTHING = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
 #: Power (at the model's input level) below which a frame counts as silent: gain 1.
 _SILENT_POWER = 1e-10
-
-#: Maps the 16 kHz input stream to the stacked stream of :class:`BandGainEnhancer` rows.
-StackedEnhancement = Callable[[Iterable[np.ndarray]], Iterator[np.ndarray]]
-
 
 def applies(bandwidth: str, input_rate: int, output_rate: int) -> bool:
     """Whether full-band processing has a band to keep: both rates above 16 kHz."""
@@ -122,23 +118,44 @@ def level_gains(gain: np.ndarray) -> np.ndarray:
     return np.concatenate([gain, gain, np.ones_like(gain)], axis=0)
 
 
-def full_band_blocks(blocks: Iterable[np.ndarray], sample_rate: int,
-                     enhance_stacked: StackedEnhancement, floor: float) -> Iterator[np.ndarray]:
-    """Denoise a stream at ``sample_rate`` with the model below 8 kHz and a gain above.
+class FullBand:
+    """A :class:`~modelscope_frcrn.audio.stages.Stage` that denoises a stream at
+    ``sample_rate`` with the model below 8 kHz and a gain above.
 
-    ``enhance_stacked`` runs the (chunked) :class:`BandGainEnhancer` over a 16 kHz stream
-    and returns its rows at the input's level. Shape: ``[C, n]`` blocks in -> ``[C, m]``
-    blocks out, about as many samples in total (resampling can add or drop one).
+    Args:
+        sample_rate: the input's rate (above 16 kHz).
+        enhance_stacked: a stage running the (chunked) :class:`BandGainEnhancer` over
+            16 kHz blocks and giving its rows back at the input's level.
+        floor: the upper band's lowest gain.
+
+    Shape: ``[C, n]`` blocks in -> ``[C, m]`` blocks out, about as many samples in total
+    (resampling can add or drop one).
     """
-    source, gains = _Tee(blocks), _GainTrack(sample_rate)
-    stacked = enhance_stacked(resample_blocks(source, sample_rate, MODEL_SAMPLE_RATE))
-    at_input_rate = resample_blocks(gains.split(stacked), MODEL_SAMPLE_RATE, sample_rate)
-    for block in at_input_rate:
+
+    def __init__(self, sample_rate: int, enhance_stacked: Stage, floor: float):
+        self.floor = floor
+        self._source, self._gains = SampleQueue(), _GainTrack(sample_rate)
+        self._model_path = Chain([Resampler(sample_rate, MODEL_SAMPLE_RATE), enhance_stacked,
+                                  Map(self._gains.split), Resampler(MODEL_SAMPLE_RATE, sample_rate)])
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        self._source.put(block)
+        return self._combine(self._model_path.push(block))
+
+    def finish(self) -> np.ndarray:
+        done = self._combine(self._model_path.finish())
+        return joined([done, self._source.rest()], done.shape[0])
+
+    def _combine(self, block: np.ndarray) -> np.ndarray:
+        """The output for the model path's ``[enhanced - noisy; noisy]`` rows at the input
+        rate. Shape: ``[2C, n]`` -> ``[C, n]``."""
+        count = block.shape[-1]
+        if not count:
+            return np.zeros((self._source.channels, 0), np.float32)
         change, low = np.split(block, 2, axis=0)
-        original = source.take(block.shape[-1])
-        gain_change = np.clip(gains.take(block.shape[-1]), floor - 1.0, 0.0)
-        yield original + change + gain_change * (original - low)
-    yield from source.rest()
+        original = self._source.take(count)
+        gain_change = np.clip(self._gains.take(count), self.floor - 1.0, 0.0)
+        return original + change + gain_change * (original - low)
 
 
 class _GainTrack:
@@ -150,13 +167,15 @@ class _GainTrack:
         self._kept: Optional[np.ndarray] = None  # [C, n] at 16 kHz, from 16 kHz sample _start
         self._start, self._position = 0, 0  # _position: next input-rate sample to read
 
-    def split(self, stacked: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        """Keep each block's gain rows; pass on ``[enhanced - noisy; noisy]``."""
-        for block in stacked:
-            enhanced, noisy, gain_change = rows(block)
-            self._kept = gain_change if self._kept is None else \
-                np.concatenate([self._kept, gain_change], axis=1)
-            yield np.concatenate([enhanced - noisy, noisy], axis=0)
+    def split(self, stacked: np.ndarray) -> np.ndarray:
+        """Keep a stacked block's gain rows; give back ``[enhanced - noisy; noisy]``.
+
+        Shape: ``[3C, n]`` -> ``[2C, n]``.
+        """
+        enhanced, noisy, gain_change = rows(stacked)
+        self._kept = gain_change if self._kept is None else \
+            np.concatenate([self._kept, gain_change], axis=1)
+        return np.concatenate([enhanced - noisy, noisy], axis=0)
 
     def take(self, count: int) -> np.ndarray:
         """``g - 1`` at the next ``count`` input-rate samples. Shape: ``[C, count]``."""
@@ -167,38 +186,3 @@ class _GainTrack:
         done = max(0, int(wanted[-1]) - 1) if count else 0
         self._kept, self._start = kept[:, done:], self._start + done
         return values.astype(np.float32)
-
-
-class _Tee:
-    """Passes blocks on and keeps them until :meth:`take` has used them (one chunk's worth
-    or so: the enhanced stream lags the input by the chunker's latency)."""
-
-    def __init__(self, blocks: Iterable[np.ndarray]):
-        self._blocks = iter(blocks)
-        self._kept: Deque[np.ndarray] = collections.deque()
-        self._channels: Optional[int] = None
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for block in self._blocks:
-            self._channels = block.shape[0]
-            self._kept.append(block)
-            yield block
-
-    def take(self, count: int) -> np.ndarray:
-        """The next ``count`` kept samples, zero-padded past the end. Shape: ``[C, count]``."""
-        pieces, needed = [np.zeros((self._channels or 1, 0), np.float32)], count
-        while needed > 0 and self._kept:
-            block = self._kept.popleft()
-            if block.shape[-1] > needed:
-                self._kept.appendleft(block[:, needed:])
-                block = block[:, :needed]
-            pieces.append(block)
-            needed -= block.shape[-1]
-        if needed > 0:
-            pieces.append(np.zeros((self._channels or 1, needed), np.float32))
-        return np.concatenate(pieces, axis=1)
-
-    def rest(self) -> Iterator[np.ndarray]:
-        """Kept samples never taken (the stream's last one or two, lost to rounding)."""
-        while self._kept:
-            yield self._kept.popleft()

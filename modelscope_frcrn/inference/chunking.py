@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
+from ..audio.stages import joined, run_stage
 from .backends import Enhancer
 
 #: Chunk length in seconds; see ``benchmarks/speed.py`` for the measured speed per length.
@@ -35,7 +36,7 @@ class OverlapChunker:
         chunk = max(_round_up(chunk, hop), 2 * overlap + hop)
         self.enhance = enhance
         self.chunk, self.overlap = chunk, overlap
-        self._fade_in = _crossfade_weights(overlap)
+        self.fade_in = _crossfade_weights(overlap)
 
     @property
     def step(self) -> int:
@@ -45,45 +46,77 @@ class OverlapChunker:
         """How many chunks a stream of ``length`` samples takes."""
         return max(1, math.ceil((length - self.overlap) / self.step))
 
+    @property
+    def lag(self) -> int:
+        """The most samples a :class:`ChunkStream` holds back: it has given out at least
+        ``n - lag`` samples after taking ``n`` (the first waits for a whole chunk)."""
+        return self.chunk - 1
+
+    def stream(self, on_chunk: Optional[Callable[[], None]] = None) -> 'ChunkStream':
+        """A fresh push/pull run (a :class:`~modelscope_frcrn.audio.stages.Stage`);
+        ``on_chunk`` is called after each chunk is enhanced."""
+        return ChunkStream(self, on_chunk)
+
     def run(self, blocks: Iterable[np.ndarray], on_chunk: Optional[Callable[[], None]] = None
             ) -> Iterator[np.ndarray]:
         """Enhanced blocks, exactly as many samples in total as came in.
 
         Shape: ``[C, n]`` blocks in -> ``[C, m]`` blocks out.
         """
-        buffer: Optional[np.ndarray] = None
-        tail: Optional[np.ndarray] = None  # previous chunk's output over the coming overlap
-        for block in blocks:
-            buffer = block if buffer is None else np.concatenate([buffer, block], axis=1)
-            while buffer.shape[-1] >= self.chunk:
-                head, tail = self._split(self._enhance(buffer[:, :self.chunk], on_chunk), tail)
-                yield head
-                buffer = buffer[:, self.step:]
-        if buffer is None:
-            return
-        if tail is None or buffer.shape[-1] > self.overlap:
-            yield self._join(tail, self._enhance(buffer, on_chunk))
-        else:
-            yield tail
+        return run_stage(self.stream(on_chunk), blocks)
 
-    def _enhance(self, chunk: np.ndarray, on_chunk) -> np.ndarray:
-        enhanced = self.enhance(chunk)
-        if on_chunk is not None:
-            on_chunk()
+
+class ChunkStream:
+    """One pass of an :class:`OverlapChunker` over a stream, pushed block by block.
+
+    Holds at most one chunk of input and one overlap of output, whatever the length.
+    """
+
+    def __init__(self, chunker: OverlapChunker, on_chunk: Optional[Callable[[], None]] = None):
+        self.chunker, self.on_chunk = chunker, on_chunk
+        self._buffer: Optional[np.ndarray] = None  # input not yet enhanced as a whole chunk
+        self._tail: Optional[np.ndarray] = None  # last chunk's output over the coming overlap
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Shape: ``[C, n]`` -> ``[C, m]``, the output of the chunks ``block`` completes."""
+        chunker = self.chunker
+        buffer = block if self._buffer is None else np.concatenate([self._buffer, block], axis=1)
+        ready = []
+        while buffer.shape[-1] >= chunker.chunk:
+            head, self._tail = self._split(self._enhance(buffer[:, :chunker.chunk]))
+            ready.append(head)
+            buffer = buffer[:, chunker.step:]
+        self._buffer = buffer
+        return joined(ready, block.shape[0])
+
+    def finish(self) -> np.ndarray:
+        """Shape: ``[C, m]``: the rest, so that as many samples came out as went in."""
+        buffer, tail = self._buffer, self._tail
+        self._buffer = self._tail = None
+        if buffer is None:
+            return np.zeros((1, 0), np.float32)
+        if tail is None or buffer.shape[-1] > self.chunker.overlap:
+            return self._join(tail, self._enhance(buffer))
+        return tail
+
+    def _enhance(self, chunk: np.ndarray) -> np.ndarray:
+        enhanced = self.chunker.enhance(chunk)
+        if self.on_chunk is not None:
+            self.on_chunk()
         return enhanced
 
-    def _split(self, enhanced: np.ndarray, tail: Optional[np.ndarray]):
+    def _split(self, enhanced: np.ndarray):
         """A full chunk's output: what can be emitted now, and the overlap kept for later."""
-        cut = enhanced.shape[-1] - self.overlap
-        return self._join(tail, enhanced[:, :cut]), enhanced[:, cut:]
+        cut = enhanced.shape[-1] - self.chunker.overlap
+        return self._join(self._tail, enhanced[:, :cut]), enhanced[:, cut:]
 
     def _join(self, tail: Optional[np.ndarray], enhanced: np.ndarray) -> np.ndarray:
         """``enhanced`` with its first ``overlap`` samples cross-faded into ``tail``."""
         if tail is None:
             return enhanced
-        weights = self._fade_in
-        blended = tail * (1.0 - weights) + enhanced[:, :self.overlap] * weights
-        return np.concatenate([blended, enhanced[:, self.overlap:]], axis=1)
+        overlap, weights = self.chunker.overlap, self.chunker.fade_in
+        blended = tail * (1.0 - weights) + enhanced[:, :overlap] * weights
+        return np.concatenate([blended, enhanced[:, overlap:]], axis=1)
 
 
 def _crossfade_weights(overlap: int) -> np.ndarray:

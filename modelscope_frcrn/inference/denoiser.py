@@ -9,16 +9,18 @@ Above 16 kHz the band the model does not see is kept and cleaned too
 (:mod:`.bandsplit`), and an attenuation limit (:mod:`.strength`) sets how much
 noise is taken away.
 """
+import math
 import os
 from typing import Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE, normalising_gain
-from ..audio.levels import gain_for_level, rms_of_blocks
-from ..audio.streams import (AudioFileReader, fit_length, output_format, resample_blocks,
-                             write_audio_file)
-from ..errors import AudioOutputError, AudioTooShortError
+from ..audio.levels import FixedLevel, RunningLevel, gain_for_level, rms_of_blocks
+from ..audio.stages import Chain, Map, run_stage
+from ..audio.streams import (AudioFileReader, Resampler, fit_length, output_format,
+                             resampling_lag, write_audio_file)
+from ..errors import AudioOutputError, AudioTooShortError, UsageError
 from . import bandsplit
 from .backends import Enhancer
 from .bandsplit import FULL
@@ -30,6 +32,8 @@ KEEP = 'keep'
 SampleRate = Union[int, str, None]
 #: Called with the number of chunks once they are known, then once per chunk done.
 ProgressFactory = Callable[[int], Callable[[], None]]
+#: How the network's input is brought to its level and the output back.
+Level = Union[FixedLevel, RunningLevel]
 
 
 class Denoiser:
@@ -106,47 +110,51 @@ class Denoiser:
                         gain: np.ndarray, output_rate: int, mono: bool,
                         progress: Optional[ProgressFactory], bandwidth: str = FULL,
                         atten_limit_db: Optional[float] = None) -> Iterator[np.ndarray]:
-        model_frames = round(frames * MODEL_SAMPLE_RATE / sample_rate)
-        floor = attenuation_floor(atten_limit_db)
+        on_chunk = None
+        if progress:
+            model_frames = round(frames * MODEL_SAMPLE_RATE / sample_rate)
+            on_chunk = progress(self.chunker.count(model_frames))
+        stage = self.stage(sample_rate, FixedLevel(gain), output_rate, mono, bandwidth,
+                           atten_limit_db, on_chunk)
+        return fit_length(run_stage(stage, blocks), round(frames * output_rate / sample_rate))
+
+    def stage(self, sample_rate: int, level: Level, output_rate: int, mono: bool = False,
+              bandwidth: str = FULL, atten_limit_db: Optional[float] = None,
+              on_chunk: Optional[Callable[[], None]] = None) -> Chain:
+        """The whole denoising as one push/pull :class:`~modelscope_frcrn.audio.stages.Stage`:
+        ``[C, n]`` blocks at ``sample_rate`` in, ``[C, m]`` (``[1, m]`` with ``mono``) at
+        ``output_rate`` out, ``level`` normalising the network's input. Its output lags its
+        input by at most :meth:`lag` input samples; once finished, it has given out the
+        input's length in time, give or take a sample (cut with :func:`fit_length`)."""
         enhance = limited(self.enhancer, atten_limit_db)
         if bandsplit.applies(bandwidth, sample_rate, output_rate):
-            enhanced = self._full_band_blocks(blocks, sample_rate, gain, model_frames, progress,
-                                              enhance, floor)
+            high_floor = bandsplit.gain_floor(attenuation_floor(atten_limit_db))
+            chunks = self._chunker(bandsplit.BandGainEnhancer(enhance, high_floor))
+            enhance_stacked = Chain([
+                Map(level.apply), chunks.stream(on_chunk),
+                Map(lambda block: block / bandsplit.level_gains(level.gains(block.shape[-1])))])
+            stages = [bandsplit.FullBand(sample_rate, enhance_stacked, high_floor)]
             rate = sample_rate
         else:
-            at_model_rate = resample_blocks(blocks, sample_rate, MODEL_SAMPLE_RATE)
-            enhanced = self._enhance_blocks(at_model_rate, gain, model_frames, progress,
-                                            self._chunker(enhance))
+            stages = [Resampler(sample_rate, MODEL_SAMPLE_RATE), Map(level.apply),
+                      self._chunker(enhance).stream(on_chunk),
+                      Map(lambda block: block / level.gains(block.shape[-1]))]
             rate = MODEL_SAMPLE_RATE
         if mono:
-            enhanced = (block.mean(axis=0, keepdims=True) for block in enhanced)
-        at_output_rate = resample_blocks(enhanced, rate, output_rate)
-        return fit_length(at_output_rate, round(frames * output_rate / sample_rate))
+            stages.append(Map(lambda block: block.mean(axis=0, keepdims=True)))
+        return Chain(stages + [Resampler(rate, output_rate)])
 
-    def _full_band_blocks(self, blocks: Iterable[np.ndarray], sample_rate: int,
-                          gain: np.ndarray, model_frames: int,
-                          progress: Optional[ProgressFactory], enhance: Enhancer,
-                          floor: float) -> Iterator[np.ndarray]:
-        """:func:`.bandsplit.full_band_blocks` with this denoiser's chunking and levels."""
-        high_floor = bandsplit.gain_floor(floor)
-        chunker = self._chunker(bandsplit.BandGainEnhancer(enhance, high_floor))
-        row_gain = bandsplit.level_gains(gain)
+    def lag(self, sample_rate: int, output_rate: int) -> int:
+        """The most input samples the output of :meth:`stage` lags behind, whatever the
+        block sizes: the chunker's wait for a whole chunk and the resamplers' buffers.
 
-        def enhance_stacked(at_model_rate: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-            normalised = (block * gain for block in at_model_rate)
-            on_chunk = progress(chunker.count(model_frames)) if progress else None
-            return (block / row_gain for block in chunker.run(normalised, on_chunk))
-
-        return bandsplit.full_band_blocks(blocks, sample_rate, enhance_stacked, high_floor)
-
-    def _enhance_blocks(self, blocks: Iterable[np.ndarray], gain: np.ndarray, frames: int,
-                        progress: Optional[ProgressFactory],
-                        chunker: Optional[OverlapChunker] = None) -> Iterator[np.ndarray]:
-        """Shape: ``[C, n]`` blocks at 16 kHz and ``gain`` ``[C, 1]`` -> enhanced blocks."""
-        chunker = chunker or self.chunker
-        on_chunk = progress(chunker.count(frames)) if progress else None
-        normalised = (block * gain for block in blocks)
-        return (block / gain for block in chunker.run(normalised, on_chunk))
+        After ``n`` input samples at least ``n - lag`` samples' worth of output is out.
+        """
+        if output_rate != sample_rate:
+            raise UsageError('the lag is stated for an output at the input\'s rate')
+        ratio = sample_rate / MODEL_SAMPLE_RATE
+        model_lag = resampling_lag(sample_rate, MODEL_SAMPLE_RATE) + self.chunker.lag
+        return math.ceil(model_lag * ratio) + resampling_lag(MODEL_SAMPLE_RATE, sample_rate)
 
     def _chunker(self, enhance: Enhancer) -> OverlapChunker:
         return OverlapChunker(enhance, self.chunk, self.overlap, self.hop)

@@ -4,6 +4,7 @@ from typing import Optional
 from ..hub import default_model_dir, resolve_model
 from ..metainfo import TASK
 from ..models import FRCRNModel
+from .backends import Enhancer, build_enhancer
 
 
 def load_model(model: Optional[str] = None) -> FRCRNModel:
@@ -16,6 +17,24 @@ def load_model(model: Optional[str] = None) -> FRCRNModel:
         raise TypeError(f'{model} is not an FRCRN model (got {type(loaded).__name__})')
     loaded.require_weights()
     return loaded.eval()
+
+
+def load_enhancer(model: Optional[str] = None, backend: str = 'torch', precision: str = 'fp32',
+                  device: str = 'cpu', threads: Optional[int] = None,
+                  onnx_path: Optional[str] = None, malloc_tuning: bool = False) -> Enhancer:
+    """The network of ``model`` (as :func:`load_model`) ready to run
+    (:func:`~modelscope_frcrn.inference.backends.build_enhancer`'s options); ``threads`` sets
+    PyTorch's CPU threads (process-wide).
+
+    Raises:
+        UsageError: an unknown or unsupported backend, precision or device.
+    """
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    return build_enhancer(load_model(model), backend=backend, precision=precision,
+                          device=device, onnx_path=onnx_path, malloc_tuning=malloc_tuning)
 
 
 def load_pipeline(model: Optional[str] = None, device: str = 'cpu', **kwargs):
