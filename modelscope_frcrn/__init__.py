@@ -9,6 +9,7 @@ without an import line by ``modelscope_frcrn_hook`` (see the README).
 import modelscope_frcrn_hook
 
 from . import metrics, models, pipelines, preprocessors, training  # noqa: F401  (register on import)
+from .inference.corpus import enhance_dataset
 from .inference.streaming import StreamDenoiser
 from .metrics import AudioNoiseMetric
 from .models import FRCRN, FRCRNModel
@@ -22,4 +23,5 @@ __version__ = '0.1.0'
 modelscope_frcrn_hook.install()
 
 __all__ = ['AudioNoiseMetric', 'FRCRN', 'FRCRNAudioPreprocessor', 'FRCRNModel',
-           'FRCRNNoiseSuppressionPipeline', 'FRCRNTrainer', 'StreamDenoiser', '__version__']
+           'FRCRNNoiseSuppressionPipeline', 'FRCRNTrainer', 'StreamDenoiser', '__version__',
+           'enhance_dataset']

@@ -20,7 +20,7 @@ import ctypes.util
 import os
 import sys
 import tempfile
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ import torch
 from ..errors import MissingDependencyError, UsageError
 from ..models import FRCRNModel
 from ..models.frcrn import enhance_padding
-from ..models.inference_network import fuse_for_inference
+from ..models.inference_network import FusedFRCRN, fuse_for_inference
 
 Enhancer = Callable[[np.ndarray], np.ndarray]
 
@@ -99,6 +99,18 @@ class TorchEnhancer:
         with torch.inference_mode():
             return self.network.enhance(waves).float().cpu().numpy()
 
+    def enhance_padded(self, noisy: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+        """Enhance rows zero-padded to a common length: each row's first ``lengths`` samples
+        come out as from enhancing that row alone, within float rounding (the fused network
+        keeps padded frames out of its time context and its means); the samples after them
+        mean nothing. Shape: ``[B, T]`` and ``[B]`` -> ``[B, T]``."""
+        if not isinstance(self.network, FusedFRCRN):  # the trainable network has no masks
+            return enhance_row_by_row(self, noisy, lengths)
+        waves = torch.from_numpy(np.ascontiguousarray(noisy, dtype=np.float32)).to(self.device)
+        with torch.inference_mode():
+            enhanced = self.network.enhance(waves, torch.as_tensor(lengths, device=self.device))
+            return enhanced.float().cpu().numpy()
+
 
 class OnnxEnhancer:
     """Run an exported FRCRN (:func:`~modelscope_frcrn.inference.onnx_export.export_onnx`) with onnxruntime.
@@ -133,6 +145,15 @@ class OnnxEnhancer:
         left, right = enhance_padding(length, self.win_len, self.hop)
         enhanced = self.session.run(None, {'noisy': np.pad(noisy, ((0, 0), (left, right)))})[0]
         return np.ascontiguousarray(enhanced[:, left:left + length])
+
+
+def enhance_row_by_row(enhance: Enhancer, noisy: np.ndarray, lengths: Sequence[int]) -> np.ndarray:
+    """``enhance`` on each row's first ``lengths`` samples alone, zeros after (what
+    :meth:`TorchEnhancer.enhance_padded` gives, for any enhancer). Shape: ``[B, T]`` -> ``[B, T]``."""
+    enhanced = np.zeros(noisy.shape, np.float32)
+    for row, length in enumerate(lengths):
+        enhanced[row, :length] = enhance(noisy[row:row + 1, :length])[0]
+    return enhanced
 
 
 def build_enhancer(model: FRCRNModel, backend: str = 'torch', precision: str = 'fp32',
@@ -204,5 +225,5 @@ def _check_device(device) -> torch.device:
     return device
 
 
-__all__ = ['Enhancer', 'TorchEnhancer', 'OnnxEnhancer', 'build_enhancer', 'tune_malloc', 'BACKENDS',
-           'PRECISIONS']
+__all__ = ['Enhancer', 'TorchEnhancer', 'OnnxEnhancer', 'build_enhancer', 'enhance_row_by_row',
+           'tune_malloc', 'BACKENDS', 'PRECISIONS']

@@ -9,6 +9,7 @@ Above 16 kHz the band the model does not see is kept and cleaned too
 (:mod:`.bandsplit`), and an attenuation limit (:mod:`.strength`) sets how much
 noise is taken away.
 """
+import copy
 import math
 import os
 from typing import Callable, Iterable, Iterator, Optional, Union
@@ -55,6 +56,12 @@ class Denoiser:
         self.chunk, self.hop = round(chunk_seconds * MODEL_SAMPLE_RATE), hop
         self.overlap = round(overlap_seconds * MODEL_SAMPLE_RATE)
         self.chunker = self._chunker(enhance)
+
+    def with_enhancer(self, enhance: Enhancer) -> 'Denoiser':
+        """A denoiser with these settings around another network call (e.g. one that batches)."""
+        twin = copy.copy(self)
+        twin.enhancer, twin.chunker = enhance, self._chunker(enhance)
+        return twin
 
     def enhance(self, samples: np.ndarray, progress: Optional[ProgressFactory] = None,
                 sample_rate: int = MODEL_SAMPLE_RATE, bandwidth: str = FULL,

@@ -191,16 +191,38 @@ class FusedSqueezeExcite(nn.Module):
         self.fc_r = _copy_gate(layer.fc_r)
         self.fc_i = _copy_gate(layer.fc_i)
 
-    def gate(self, x: torch.Tensor) -> torch.Tensor:
-        """The ``[B, 2C, 1, 1]`` gate of ``x``."""
-        pooled_re, pooled_im = x.mean(dim=(2, 3)).chunk(2, dim=1)
+    def gate(self, x: torch.Tensor, frames: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The ``[B, 2C, 1, 1]`` gate of ``x``, pooled over each row's first ``frames`` ``[B]``
+        frames (default: all)."""
+        pooled_re, pooled_im = _time_mean(x, frames).chunk(2, dim=1)
         gate_re = self.fc_r(pooled_re) - self.fc_i(pooled_im)
         gate_im = self.fc_r(pooled_im) + self.fc_i(pooled_re)
         return torch.cat([gate_re, gate_im], dim=1)[:, :, None, None]
 
-    def forward(self, x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-        gate = self.gate(x)
+    def forward(self, x: torch.Tensor, inplace: bool = False,
+                frames: Optional[torch.Tensor] = None) -> torch.Tensor:
+        gate = self.gate(x, frames)
         return x.mul_(gate) if inplace else x * gate
+
+
+def _time_mask(x: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """1 over each row's first ``frames`` frames, 0 after. Shape: ``[B, 1, 1, T]`` in ``x``'s dtype."""
+    positions = torch.arange(x.shape[3], device=x.device)
+    return (positions < frames[:, None]).to(x.dtype)[:, None, None, :]
+
+
+def _time_mean(x: torch.Tensor, frames: Optional[torch.Tensor]) -> torch.Tensor:
+    """Mean over frequency and the first ``frames`` ``[B]`` frames (all if None). Shape:
+    ``[B, C, F, T]`` -> ``[B, C]``."""
+    if frames is None:
+        return x.mean(dim=(2, 3))
+    total = (x * _time_mask(x, frames)).sum(dim=(2, 3), dtype=torch.float32)
+    return (total / (frames[:, None] * x.shape[2])).to(x.dtype)
+
+
+def _zero_after(x: torch.Tensor, frames: Optional[torch.Tensor]) -> torch.Tensor:
+    """``x`` with the frames after each row's first ``frames`` set to zero (as is if None)."""
+    return x if frames is None else x * _time_mask(x, frames)
 
 
 def _copy_gate(gate: nn.Sequential) -> nn.Sequential:
@@ -217,7 +239,17 @@ def _copy_gate(gate: nn.Sequential) -> nn.Sequential:
 
 
 class FusedUNet(nn.Module):
-    """Inference copy of :class:`ComplexUNet`. Shape: ``[B, 2, F, T]`` -> ``[B, 2, F, T]``."""
+    """Inference copy of :class:`ComplexUNet`. Shape: ``[B, 2, F, T]`` -> ``[B, 2, F, T]``.
+
+    ``frames`` ``[B]`` (optional): rows are zero-padded after their first ``frames`` frames,
+    and those frames come out as from a U-Net run on them alone (within float rounding).
+    Along time, only three things see beyond a frame: the encoders' kernel-2 convolutions
+    with one frame of zero padding at each end (each adds a frame), the squeeze-excitation
+    means over all frames, and the decoders, which read one frame ahead but never past a
+    row's valid frames. So the encoders' inputs are zeroed after the valid frames (as the
+    padding of a lone run is zero) and the means are taken over the valid frames. The time
+    FSMN is causal and the frequency FSMNs are frame by frame.
+    """
 
     def __init__(self, unet: ComplexUNet):
         super().__init__()
@@ -236,12 +268,12 @@ class FusedUNet(nn.Module):
         for decoder in list(self.decoders)[1:]:
             decoder.weight = _cat_order(decoder.weight)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: Optional[torch.Tensor] = None) -> torch.Tensor:
         skips: List[torch.Tensor] = []
         for level in range(LEVELS):
             x = self.fsmn_enc[level](x)
-            x = self.encoders[level](x)
-            skips.append(self.se_enc[level](x))
+            x = self.encoders[level](_zero_after(x, _plus(frames, level)))
+            skips.append(self.se_enc[level](x, frames=_plus(frames, level + 1)))
         x = self.fsmn(x)
         for level in range(LEVELS):
             x = self.decoders[level](x)
@@ -249,9 +281,13 @@ class FusedUNet(nn.Module):
                 break
             x = self.fsmn_dec[level](x)
             if level < LEVELS - 2:
-                x = self.se_dec[level](x, inplace=True)
+                x = self.se_dec[level](x, inplace=True, frames=_plus(frames, LEVELS - 1 - level))
             x = torch.cat([x, skips[LEVELS - 2 - level]], dim=1)
         return self.linear(x)
+
+
+def _plus(frames: Optional[torch.Tensor], added: int) -> Optional[torch.Tensor]:
+    return None if frames is None else frames + added
 
 
 def _cat_order(weight: torch.Tensor) -> torch.Tensor:
@@ -294,16 +330,17 @@ class FusedFRCRN(nn.Module):
         self.unet = FusedUNet(network.unet)
         self.unet2 = FusedUNet(network.unet2)
 
-    def forward(self, padded: torch.Tensor) -> torch.Tensor:
+    def forward(self, padded: torch.Tensor, frames: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Shape: ``[B, T]`` waveform, ``T >= win_len`` -> ``[B, (frames - 1) * hop + win_len]``,
-        ``frames = (T - win_len) // hop + 1``."""
+        ``frames = (T - win_len) // hop + 1``. ``frames`` ``[B]`` (optional): each row's own
+        frame count when rows are zero-padded to a common length (see :class:`FusedUNet`)."""
         spectrum = F.conv1d(padded[:, None], self.stft_weight, stride=self.hop)  # [B, 2F, frames]
         stacked = spectrum.unflatten(1, (2, -1))                                # [B, 2, F, frames]
         features = stacked.to(self.unet_dtype)
         if self.channels_last:
             features = features.contiguous(memory_format=torch.channels_last)
-        stage1 = self.unet(features)
-        stage2 = self.unet2(stage1)
+        stage1 = self.unet(features, frames)
+        stage2 = self.unet2(stage1, frames)
         mask = torch.tanh(stage2.float()).add_(torch.tanh(stage1.float()))
         noisy_re, noisy_im = stacked[:, 0], stacked[:, 1]
         mask_re, mask_im = mask[:, 0], mask[:, 1]
@@ -347,10 +384,22 @@ class FusedFRCRN(nn.Module):
         return F.pad(noisy, (left, right)), left
 
     @torch.inference_mode()
-    def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
-        """Same as :meth:`FRCRN.enhance`. Shape: ``[B, T]`` -> ``[B, T]``."""
+    def enhance(self, noisy: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Same as :meth:`FRCRN.enhance`. Shape: ``[B, T]`` -> ``[B, T]``.
+
+        ``lengths`` ``[B]`` (optional): rows are zero-padded after their first ``lengths``
+        samples; each row's first ``lengths`` outputs are then those of enhancing it alone
+        (within float rounding); the samples after them mean nothing.
+        """
         padded, margin = self.pad(noisy)
-        return self(padded.float())[:, margin:margin + noisy.shape[-1]]
+        frames = None if lengths is None else self.frame_counts(lengths)
+        return self(padded.float(), frames)[:, margin:margin + noisy.shape[-1]]
+
+    def frame_counts(self, lengths: torch.Tensor) -> torch.Tensor:
+        """STFT frames :meth:`enhance` gives inputs of ``lengths`` samples. Shape: ``[B]``."""
+        counts = [(sum(enhance_padding(int(length), self.win_len, self.hop)) + int(length)
+                   - self.win_len) // self.hop + 1 for length in lengths]
+        return torch.tensor(counts, device=lengths.device)
 
 
 def fuse_for_inference(network: FRCRN, channels_last: bool = True) -> FusedFRCRN:
