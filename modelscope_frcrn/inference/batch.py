@@ -22,6 +22,8 @@ from .bandsplit import BANDWIDTHS, FULL
 from .batching import RECORDING_ERRORS, BatchDenoiser
 from .chunking import DEFAULT_CHUNK_SECONDS
 from .denoiser import KEEP, Denoiser
+from .pipe import STDIO, parse_raw, run_pipe
+from .streaming import DEFAULT_LATENCY_SECONDS
 
 #: Extensions picked up inside folders (libsndfile's, plus FFmpeg's when installed).
 AUDIO_EXTENSIONS = {'.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.aiff', '.aifc',
@@ -291,6 +293,10 @@ are skipped (once they decode to the full length), so an interrupted run
 resumes; --overwrite redoes them. Inputs are never overwritten; outputs are
 written atomically (no partial files). Files a glob matches that are not audio
 are left out and counted; an output folder inside a searched folder is not read.
+
+Pipes: 'denoise - -o -' reads a WAV stream (or raw PCM with --raw) from stdin and
+writes the same format to stdout as it goes, delayed by at most --latency seconds
+and as long as the input; the end of stdin flushes the rest.
 """
 
 DENOISE_EXAMPLES = """\
@@ -300,6 +306,9 @@ examples:
   modelscope-frcrn denoise recordings/ -o enhanced/ --threads 4
   modelscope-frcrn denoise 'calls/*.wav' --sample-rate 16000 --mono
   modelscope-frcrn denoise podcast_48k.flac --atten-limit 12   # keep some background
+  ffmpeg -i in.mp4 -f wav - | modelscope-frcrn denoise - -o - | ffmpeg -f wav -i - out.flac
+  arecord -t raw -f S16_LE -r 16000 | modelscope-frcrn denoise - -o - --raw s16le:16000:1 \
+      --latency 0.2 | aplay -t raw -f S16_LE -r 16000
 
 exit status: 0 when every file was denoised or skipped, 1 when any failed
 (each failure is reported on one line; the others are still processed).
@@ -352,6 +361,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help='enhance files no longer than one chunk N at a time, grouped by '
                              'length (outputs equal to one at a time within 1e-5; faster on '
                              'GPUs and for many short files; default: 1)')
+    parser.add_argument('--latency', type=_positive_float, default=DEFAULT_LATENCY_SECONDS,
+                        metavar='S', help="with 'denoise - -o -': the most delay allowed, in "
+                                          'seconds (shorter: sooner, a little less clean; '
+                                          f'default: {DEFAULT_LATENCY_SECONDS:g})')
+    parser.add_argument('--raw', type=parse_raw, metavar='ENC:RATE:CHANNELS',
+                        help="with 'denoise - -o -': stdin and stdout are raw PCM, e.g. "
+                             's16le:16000:1 (ENC: u8, s16le, s24le, s32le, f32le, f64le); '
+                             'default: WAV streams')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace outputs that already exist (default: skip them)')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -361,6 +378,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_denoise(args: argparse.Namespace) -> int:
     """The ``denoise`` subcommand; returns the exit code."""
+    if STDIO in args.inputs or args.output == STDIO:
+        return run_pipe(args)
     plan = plan_jobs(args.inputs, args.output)
     for path, reason in plan.problems:
         report_problem(path, reason)
