@@ -21,7 +21,7 @@ from ..audio.levels import FixedLevel, RunningLevel, gain_for_level, rms_of_bloc
 from ..audio.stages import Chain, Map, run_stage
 from ..audio.streams import (AudioFileReader, Resampler, fit_length, output_format,
                              resampling_lag, write_audio_file)
-from ..errors import AudioOutputError, AudioTooShortError, UsageError
+from ..errors import AudioOutputError, AudioTooShortError
 from . import bandsplit
 from .backends import Enhancer
 from .bandsplit import FULL
@@ -151,14 +151,10 @@ class Denoiser:
             stages.append(Map(lambda block: block.mean(axis=0, keepdims=True)))
         return Chain(stages + [Resampler(rate, output_rate)])
 
-    def lag(self, sample_rate: int, output_rate: int) -> int:
-        """The most input samples the output of :meth:`stage` lags behind, whatever the
-        block sizes: the chunker's wait for a whole chunk and the resamplers' buffers.
-
-        After ``n`` input samples at least ``n - lag`` samples' worth of output is out.
-        """
-        if output_rate != sample_rate:
-            raise UsageError('the lag is stated for an output at the input\'s rate')
+    def lag(self, sample_rate: int) -> int:
+        """The most input samples the output of :meth:`stage` at the input's rate lags
+        behind, whatever the block sizes: the chunker's wait for a whole chunk and the
+        resamplers' buffers. After ``n`` input samples at least ``n - lag`` are out."""
         ratio = sample_rate / MODEL_SAMPLE_RATE
         model_lag = resampling_lag(sample_rate, MODEL_SAMPLE_RATE) + self.chunker.lag
         return math.ceil(model_lag * ratio) + resampling_lag(MODEL_SAMPLE_RATE, sample_rate)

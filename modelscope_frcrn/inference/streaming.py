@@ -53,6 +53,7 @@ class StreamDenoiser:
             the file path takes from the whole recording; None (default) measures the
             level as it goes (:class:`RunningLevel`, time constant ``level_time_constant``).
         level_time_constant: seconds of the running level normaliser.
+        hop: the network's STFT hop; chunks are whole numbers of hops.
 
     Blocks are ``[n]`` (one channel) or ``[n, C]`` (time first, as soundfile and
     sounddevice give them), floats in [-1, 1] or integers (int16 is divided by 32768);
@@ -74,7 +75,7 @@ class StreamDenoiser:
         self.sample_rate, self.channels = sample_rate, channels
         self.denoiser = _denoiser_for_latency(enhance, sample_rate, latency_seconds, hop)
         #: The delay of the output, in samples at ``sample_rate``.
-        self.latency = self.denoiser.lag(sample_rate, sample_rate)
+        self.latency = self.denoiser.lag(sample_rate)
         self._settings = {'bandwidth': bandwidth, 'atten_limit_db': atten_limit_db, 'mono': mono}
         self._gain = None if gain is None else \
             np.broadcast_to(np.asarray(gain, np.float32).reshape(-1, 1), (channels, 1))
@@ -180,7 +181,7 @@ def _denoiser_for_latency(enhance: Enhancer, sample_rate: int, latency_seconds: 
         denoiser = Denoiser(enhance, chunk_seconds=hops * hop / MODEL_SAMPLE_RATE,
                             overlap_seconds=math.ceil(hops * OVERLAP_SHARE) * hop
                             / MODEL_SAMPLE_RATE, hop=hop)
-        lag = denoiser.lag(sample_rate, sample_rate)
+        lag = denoiser.lag(sample_rate)
         if lag <= budget:
             return denoiser
         if hops == MIN_CHUNK_HOPS:

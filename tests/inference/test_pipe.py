@@ -68,8 +68,14 @@ def test_an_endless_wav_stream_cut_after_two_seconds_comes_out_whole(random_mode
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     feeder = Feeder(process.stdin, pcm.wav_header(), pcm, seconds=2.0)
     feeder.start()
-    output, errors = process.communicate(timeout=300)
+    errors = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    reader.start()
+    output = process.stdout.read()  # not communicate(): it would close stdin under the feeder
+    process.wait(timeout=300)
     feeder.join()
+    reader.join()
+    errors = errors[0]
 
     assert process.returncode == 0, errors.decode()
     assert b'Traceback' not in errors
