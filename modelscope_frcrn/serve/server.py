@@ -5,8 +5,10 @@ Routes, all fixed: ``GET /`` (the page), ``/app.js``, ``/style.css``,
 ``POST /api/denoise[?atten_limit=DB]`` (body: the raw bytes of an audio file; the query sets
 the attenuation limit, see :mod:`~modelscope_frcrn.inference.strength`; answer: JSON, see
 :meth:`~modelscope_frcrn.serve.worker.Enhancement.to_json`, or
-``{"error": message}`` with a 4xx/5xx status). Paths are looked up as exact
-strings, never mapped onto the file system, so no other file can be read.
+``{"error": message}`` with a 4xx/5xx status), and live denoising of a microphone
+(``/capture-worklet.js``, ``POST /api/live/start``, ``/api/live/<token>[/stop]``: see
+:mod:`~modelscope_frcrn.serve.live`). Paths are looked up as exact strings, never mapped
+onto the file system, so no other file can be read.
 
 An upload is received whole, within ``UPLOAD_DEADLINE_S`` in total, before it
 asks for a place in the denoiser's queue: a slow or idle client holds one of
@@ -29,6 +31,7 @@ from typing import Dict, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import AudioDecodeError, AudioInputError, FRCRNError
+from .live import LiveSessions, check_block_size
 from .worker import MAX_SECONDS, MAX_UPLOAD_BYTES, DemoWorker, RequestRejected, check_size
 
 DEFAULT_HOST = '127.0.0.1'
@@ -36,6 +39,8 @@ DEFAULT_PORT = 7860
 STATIC_DIR = Path(__file__).parent / 'static'
 EXAMPLE_WAV = STATIC_DIR / 'speech_with_noise.wav'
 DENOISE_PATH = '/api/denoise'
+LIVE_PATH = re.compile(r'/api/live/(?:(?P<start>start)|(?P<token>[A-Za-z0-9_-]{1,64})'
+                       r'(?P<stop>/stop)?)')
 #: the longest wait for any one read of a request line or header
 READ_TIMEOUT_S = 60
 #: the longest an upload may take in total (10 MB at about 0.7 Mbit/s)
@@ -97,7 +102,9 @@ def load_assets(example: Optional[Path] = EXAMPLE_WAV) -> Dict[str, Asset]:
               for path, name, content_type in (
                   ('/', 'index.html', 'text/html; charset=utf-8'),
                   ('/app.js', 'app.js', 'text/javascript; charset=utf-8'),
-                  ('/style.css', 'style.css', 'text/css; charset=utf-8'))}
+                  ('/style.css', 'style.css', 'text/css; charset=utf-8'),
+                  ('/capture-worklet.js', 'capture-worklet.js',
+                   'text/javascript; charset=utf-8'))}
     example_path = None
     if example is not None and example.is_file():
         example_path = f'/examples/{example.name}'
@@ -116,9 +123,11 @@ class DemoServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: Tuple[str, int], denoiser: DemoWorker, assets: Dict[str, Asset],
-                 upload_deadline_s: float = UPLOAD_DEADLINE_S):
+                 upload_deadline_s: float = UPLOAD_DEADLINE_S,
+                 live: Optional[LiveSessions] = None):
         super().__init__(address, DemoHandler)
         self.denoiser = denoiser
+        self.live = live
         self.assets = assets
         self.upload_deadline_s = upload_deadline_s
         self.receiving = threading.BoundedSemaphore(MAX_RECEIVING)
@@ -156,12 +165,42 @@ class DemoHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_error(error.status, str(error))
             return
-        if urlsplit(self.path).path != DENOISE_PATH:
+        path = urlsplit(self.path).path
+        live_route = LIVE_PATH.fullmatch(path)
+        if live_route:
+            self._live(live_route, length)
+        elif path == DENOISE_PATH:
+            status, answer = self._denoise(length)
+            self._send(status, 'application/json', json.dumps(answer).encode())
+        else:
             self._discard(length)
             self._send_error(404, 'not found')
+
+    def _live(self, route: re.Match, length: int) -> None:
+        """Answer one request of the live protocol (see :mod:`~modelscope_frcrn.serve.live`)."""
+        unread = length
+        try:
+            check_block_size(length)
+            unread = 0  # as in _denoise
+            body = self._receive(length)
+            content_type, answer = self._live_answer(route, body)
+        except RequestRejected as error:
+            self._discard(unread)
+            self._send_error(error.status, str(error))
             return
-        status, answer = self._denoise(length)
-        self._send(status, 'application/json', json.dumps(answer).encode())
+        self._send(200, content_type, answer)
+
+    def _live_answer(self, route: re.Match, body: bytes) -> Tuple[str, bytes]:
+        """(content type, answer) of a live request whose body was read."""
+        live = self.server.live
+        if live is None:
+            raise RequestRejected(404, 'live denoising is not available on this server')
+        if route['start']:
+            return 'application/json', json.dumps(live.start()).encode()
+        if route['stop']:
+            return 'application/octet-stream', live.stop(route['token'])
+        sequence = parse_qs(urlsplit(self.path).query).get('seq', [''])[0]
+        return 'application/octet-stream', live.process(route['token'], sequence, bytes(body))
 
     def _denoise(self, length: int) -> Tuple[int, dict]:
         """Run one upload of ``length`` bytes; (status, JSON answer). Never raises."""
@@ -253,14 +292,17 @@ class DemoHandler(BaseHTTPRequestHandler):
 
 def make_server(denoiser: DemoWorker, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 example: Optional[Path] = EXAMPLE_WAV,
-                upload_deadline_s: float = UPLOAD_DEADLINE_S) -> DemoServer:
-    """A server bound to ``host``:``port`` (0: any free port), not yet serving.
+                upload_deadline_s: float = UPLOAD_DEADLINE_S,
+                live: Optional[LiveSessions] = None) -> DemoServer:
+    """A server bound to ``host``:``port`` (0: any free port), not yet serving; ``live``:
+    the live sessions (None: the live routes answer 404).
 
     Raises:
         ServerStartError: the address cannot be bound (in use, not local...).
     """
     try:
-        return DemoServer((host, port), denoiser, load_assets(example), upload_deadline_s)
+        return DemoServer((host, port), denoiser, load_assets(example), upload_deadline_s,
+                          live)
     except OSError as error:
         raise ServerStartError(f'cannot listen on {host}:{port}: {error}') from error
 
@@ -276,12 +318,14 @@ def serve(model: Optional[str] = None, host: str = DEFAULT_HOST, port: int = DEF
     from ..inference import load_pipeline
     from ..inference.backends import tune_malloc
 
-    worker = DemoWorker(load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS))
+    pipeline = load_pipeline(model, device, chunk_seconds=CHUNK_SECONDS)
+    worker = DemoWorker(pipeline)
+    live = LiveSessions(worker, pipeline.denoiser.enhancer)  # the same network, loaded once
     # After the enhancer's own tuning, which keeps freed blocks for speed: here memory matters
     # more, so blocks from 1 MiB up are mapped and go back to the system after each request.
     # A 10 MB upload then peaks near 0.8 GB instead of 1.0 GB (benchmarks/serve_memory.py).
     tune_malloc(MALLOC_THRESHOLD_BYTES)
-    server = make_server(worker, host, port)
+    server = make_server(worker, host, port, live=live)
     if not _is_loopback(host):
         print(f'warning: listening on {host}: anyone who can reach this address can use the demo')
     print(f'serving the FRCRN demo on {server.url} (Ctrl+C to stop)', flush=True)

@@ -83,7 +83,9 @@ class DemoWorker:
 
     def __init__(self, pipeline: Pipeline, max_queued: int = MAX_QUEUED):
         self.pipeline = pipeline
+        self.max_queued = max_queued
         self._slots = threading.BoundedSemaphore(max_queued)
+        self.reserved = False
         self._jobs: 'queue.Queue[Tuple[Future, bytes, float, Optional[float]]]' = queue.Queue()
         threading.Thread(target=self._work, name='denoiser', daemon=True).start()
 
@@ -96,11 +98,30 @@ class DemoWorker:
     def queue_slot(self) -> Iterator[None]:
         """A place in the queue, or :class:`RequestRejected` (503) when it is full."""
         if not self._slots.acquire(blocking=False):
-            raise RequestRejected(503, 'the server is busy with other requests; try again in a '
-                                       'minute')
+            raise RequestRejected(503, 'a live session is using the model; try again in a few '
+                                       'minutes' if self.reserved else
+                                  'the server is busy with other requests; try again in a '
+                                  'minute')
         try:
             yield
         finally:
+            self._slots.release()
+
+    def reserve_all(self) -> bool:
+        """Take every place in the queue (for a live session, which needs the model to
+        itself), or none and return False when an upload holds one."""
+        for taken in range(self.max_queued):
+            if not self._slots.acquire(blocking=False):
+                for _ in range(taken):
+                    self._slots.release()
+                return False
+        self.reserved = True
+        return True
+
+    def release_all(self) -> None:
+        """Give back the places :meth:`reserve_all` took."""
+        self.reserved = False
+        for _ in range(self.max_queued):
             self._slots.release()
 
     def enhance(self, data: bytes, atten_limit_db: Optional[float] = None) -> Enhancement:

@@ -20,6 +20,7 @@ async function init() {
   $('example').addEventListener('click', useExample);
   $('strength').addEventListener('input', () => { $('strength-value').textContent = strength().text; });
   $('record').addEventListener('click', toggleRecording);
+  $('live').addEventListener('click', toggleLive);
   document.addEventListener('dragover', (event) => {
     event.preventDefault();
     document.body.classList.add('dragging');
@@ -173,6 +174,184 @@ function encodeWav(samples, rate) {
   return new Blob([view], {type: 'audio/wav'});
 }
 
+// Live: the microphone in 100 ms blocks to /api/live/<token>, the enhanced blocks played as
+// they come back. One request at a time: blocks captured meanwhile go together in the next.
+// window.liveLog keeps what was sent and played, with context times, for the browser test.
+let live = null;
+const PLAYBACK_MARGIN_S = 0.02;  // scheduling a buffer needs it a little ahead of now
+
+async function toggleLive() {
+  if (live) return stopLive();
+  if (!navigator.mediaDevices || !window.AudioWorkletNode) {
+    return showError('live denoising needs microphone access, which browsers give only to ' +
+                     'secure pages (https, or plain http on 127.0.0.1 or localhost)');
+  }
+  reset();
+  setBusy(true);
+  try {
+    live = await startLive();
+  } catch (error) {
+    setBusy(false);
+    return showError(error.message);
+  }
+  $('live').disabled = false;
+  $('live').textContent = 'Stop live';
+  $('live').classList.add('recording');
+  $('live-status').hidden = false;
+  $('live-status').textContent = `Live: stated latency ${live.session.latency_ms} ms…`;
+}
+
+async function startLive() {
+  const session = await liveRequest('/api/live/start', null, 'json');
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia(
+      {audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}});
+  } catch (error) {
+    await liveRequest(`/api/live/${session.token}/stop`, null, 'arrayBuffer').catch(() => {});
+    throw new Error(`no microphone: ${error.message}`);
+  }
+  const context = new AudioContext({sampleRate: session.sample_rate});
+  await context.audioWorklet.addModule('/capture-worklet.js');
+  const capture = new AudioWorkletNode(context, 'capture', {numberOfOutputs: 0});
+  const state = {session, stream, context, capture, pending: [], pendingFrames: 0,
+                 firstPendingFrame: 0, nextFrame: null, sequence: 0, inFlight: null,
+                 nextPlay: 0, stopping: false};
+  window.liveLog = {latencySamples: session.latency_samples, sampleRate: session.sample_rate,
+                    sent: [], played: [], roundTrips: [], missedFrames: 0};
+  capture.port.onmessage = (event) => capturedLive(state, event.data);
+  context.createMediaStreamSource(stream).connect(capture);
+  return state;
+}
+
+function capturedLive(state, {frame, samples}) {
+  if (state.stopping) return;
+  const missed = state.nextFrame === null ? 0 : frame - state.nextFrame;
+  if (missed > 0) {  // quanta the audio thread dropped (under load): silence keeps the timing
+    window.liveLog.missedFrames += missed;
+    queueCaptured(state, state.nextFrame, new Float32Array(missed));
+  }
+  queueCaptured(state, frame, samples);
+  if (!state.inFlight && state.pendingFrames >= state.session.block_samples) sendLive(state);
+}
+
+function queueCaptured(state, frame, samples) {
+  if (!state.pendingFrames) state.firstPendingFrame = frame;
+  state.pending.push(samples);
+  state.pendingFrames += samples.length;
+  state.nextFrame = frame + samples.length;
+}
+
+function sendLive(state) {
+  const block = takePending(state, state.session.max_block_samples);
+  const captured = block.frame / state.context.sampleRate;
+  const sent = performance.now();
+  window.liveLog.sent.push({time: captured, sentAt: state.context.currentTime,
+                           samples: Array.from(block.samples)});
+  state.inFlight = liveRequest(`/api/live/${state.session.token}?seq=${state.sequence++}`,
+                               block.samples, 'arrayBuffer')
+    .then((answer) => {
+      const roundTrip = performance.now() - sent;
+      window.liveLog.roundTrips.push(roundTrip);
+      const played = playLive(state, new Float32Array(answer));
+      showLiveTiming(state, roundTrip, played - captured);
+      state.inFlight = null;
+      if (state.pendingFrames >= state.session.block_samples) sendLive(state);
+    })
+    .catch((error) => {  // the session is gone (ended, or the server is unreachable)
+      state.inFlight = null;
+      state.pending = [];
+      state.pendingFrames = 0;
+      showError(error.message);
+      stopLive(true);
+    });
+}
+
+// The oldest pending samples, up to `limit`, with the frame number of the first one.
+function takePending(state, limit) {
+  const count = Math.min(state.pendingFrames, limit);
+  const samples = new Float32Array(count);
+  const frame = state.firstPendingFrame;
+  let filled = 0;
+  while (filled < count) {
+    const piece = state.pending[0];
+    const used = Math.min(piece.length, count - filled);
+    samples.set(piece.subarray(0, used), filled);
+    filled += used;
+    if (used === piece.length) state.pending.shift();
+    else state.pending[0] = piece.subarray(used);
+  }
+  state.pendingFrames -= count;
+  state.firstPendingFrame = frame + count;
+  return {samples, frame};
+}
+
+// Queue `samples` right after what is already queued (or now, if playback ran dry);
+// returns the context time it starts at.
+function playLive(state, samples) {
+  if (!samples.length) return state.nextPlay;
+  const {context} = state;
+  const buffer = context.createBuffer(1, samples.length, context.sampleRate);
+  buffer.copyToChannel(samples, 0);
+  const source = context.createBufferSource();
+  source.buffer = buffer;
+  source.connect(context.destination);
+  const start = Math.max(state.nextPlay, context.currentTime + PLAYBACK_MARGIN_S);
+  source.start(start);
+  state.nextPlay = start + buffer.duration;
+  window.liveLog.played.push({time: start, samples: Array.from(samples)});
+  return start;
+}
+
+function showLiveTiming(state, roundTrip, blockDelay) {
+  const times = window.liveLog.roundTrips.slice(-50).sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  const total = state.session.latency_ms + 1000 * blockDelay;
+  $('live-status').textContent = `Live: stated latency ${state.session.latency_ms} ms, ` +
+    `round trip ${Math.round(median)} ms (median; last ${Math.round(roundTrip)} ms), ` +
+    `delay from microphone to speaker ${Math.round(total)} ms.`;
+}
+
+// Stop capturing, send what is left, play the stream's last `latency` samples, release.
+async function stopLive(quietly = false) {
+  const state = live;
+  if (!state || state.stopping) return;
+  state.stopping = true;
+  state.capture.port.onmessage = null;
+  state.stream.getTracks().forEach((trackOfStream) => trackOfStream.stop());
+  try {
+    while (state.inFlight || state.pendingFrames) {  // a failed block empties both
+      if (!state.inFlight) sendLive(state);
+      await state.inFlight;
+    }
+    const tail = await liveRequest(`/api/live/${state.session.token}/stop`, null, 'arrayBuffer');
+    playLive(state, new Float32Array(tail));
+  } catch (error) {
+    if (!quietly) showError(error.message);
+  }
+  const remaining = Math.max(0, state.nextPlay - state.context.currentTime);
+  setTimeout(() => state.context.close(), 1000 * remaining + 100);
+  live = null;
+  $('live').textContent = 'Live';
+  $('live').classList.remove('recording');
+  setBusy(false);
+}
+
+async function liveRequest(url, samples, as) {
+  let response;
+  try {
+    response = await fetch(url, {method: 'POST', body: samples,
+                                 headers: {'Content-Type': 'application/octet-stream'}});
+  } catch (error) {
+    throw new Error(`cannot reach the server: ${error.message}`);
+  }
+  if (!response.ok) {
+    const answer = await response.json().catch(() => ({}));
+    throw new Error(answer.error || `the server answered HTTP ${response.status}`);
+  }
+  return response[as]();
+}
+
 function fromBase64(text, type) {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
@@ -193,12 +372,13 @@ function reset() {
   $('results').hidden = true;
   $('timing').textContent = '';
   $('status').textContent = '';
+  $('live-status').hidden = true;
   for (const id of ['enhanced-audio', 'download', 'input-spectrogram', 'enhanced-spectrogram']) $(id).hidden = true;
 }
 
 function setBusy(value) {
   busy = value;
-  for (const id of ['file', 'record', 'example']) $(id).disabled = value;
+  for (const id of ['file', 'record', 'example', 'live']) $(id).disabled = value;
   $('drop').classList.toggle('disabled', value);
 }
 

@@ -1,0 +1,152 @@
+"""Live denoising in headless Chromium: a fake microphone plays the example into the page's
+Live mode against the real ``serve`` (shipped model); what comes back is the example
+denoised, and played no later than the stated latency plus the block and the round trip.
+Skipped, or failed under CI, as the other browser tests (see test_browser.py)."""
+import json
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from conftest import EXAMPLE_WAV
+from test_browser import (CHROMEDRIVER, CHROMIUM, MISSING, browser_installed, url,  # noqa: F401
+                          pytestmark, visible)
+
+from modelscope_frcrn import StreamDenoiser
+
+try:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:
+    webdriver = None
+
+LIVE_SECONDS = 4.0
+#: playLive schedules each buffer this far ahead of the context's clock at the least
+PLAYBACK_MARGIN_S = 0.02
+#: one render quantum: the resolution of the capture times
+QUANTUM_S = 128 / 16000
+
+
+@pytest.fixture(scope='module')
+def browser():
+    """Chromium whose fake microphone loops the example recording."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--mute-audio',
+                     '--autoplay-policy=no-user-gesture-required',
+                     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+                     f'--use-file-for-fake-audio-capture={EXAMPLE_WAV}'):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def post(url: str, path: str):
+    """(status, JSON answer) of an empty POST to ``url`` + ``path``."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url + path.lstrip('/'), b'',
+                                                           method='POST')) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def timeline(blocks, rate: int, length: int) -> np.ndarray:
+    """Blocks ``[{'time': context seconds, 'samples': [n]}]`` laid out on one clock ``[length]``."""
+    line = np.zeros(length, np.float32)
+    for block in blocks:
+        start = round(block['time'] * rate)
+        piece = np.asarray(block['samples'], np.float32)[:max(0, length - start)]
+        line[start:start + piece.size] = piece
+    return line
+
+
+def delay_of(delayed: np.ndarray, reference: np.ndarray) -> int:
+    """The lag in samples (0 up) at which ``delayed`` best matches ``reference``."""
+    size = 1 << int(np.ceil(np.log2(2 * len(reference))))
+    correlation = np.fft.irfft(np.fft.rfft(delayed, size) * np.conj(np.fft.rfft(reference, size)),
+                               size)
+    return int(np.argmax(correlation[:len(reference)]))
+
+
+def si_snr_db(estimate: np.ndarray, target: np.ndarray) -> float:
+    projection = np.dot(estimate, target) / np.dot(target, target) * target
+    return 10 * np.log10(np.sum(projection ** 2) / (np.sum((estimate - projection) ** 2) + 1e-12))
+
+
+def offline_stream(blocks) -> np.ndarray:
+    """StreamDenoiser's output for ``blocks`` and its flush, with the shipped model on one
+    thread (two threads on a busy 2-core machine run 4x slower). Shape: ``[T + latency]``."""
+    threads = torch.get_num_threads()
+    try:
+        stream = StreamDenoiser.from_model(threads=1)
+        return np.concatenate([stream.process(block) for block in blocks] + [stream.flush()])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def frame_energies(samples: np.ndarray, frame: int = 160) -> np.ndarray:
+    """The energy of each whole 10 ms frame. Shape: ``[T]`` -> ``[T // frame]``."""
+    whole = len(samples) // frame * frame
+    return (samples[:whole].reshape(-1, frame) ** 2).sum(axis=1)
+
+
+def test_live_microphone_comes_back_denoised_within_the_stated_delay(browser, url):
+    browser.get(url)
+    WebDriverWait(browser, 30).until(lambda d: visible(d, 'example'))
+    live = browser.find_element(By.ID, 'live')
+    live.click()
+    WebDriverWait(browser, 30).until(
+        lambda d: 'round trip' in d.find_element(By.ID, 'live-status').text or visible(d, 'error'))
+    assert not visible(browser, 'error'), browser.find_element(By.ID, 'error').text
+    status, answer = post(url, '/api/live/start')  # (3) one session at a time
+    assert status == 503 and answer['error'].startswith('someone is already using live')
+    time.sleep(LIVE_SECONDS)
+    live.click()
+    WebDriverWait(browser, 30).until(lambda d: live.text == 'Live')
+    assert not visible(browser, 'error'), browser.find_element(By.ID, 'error').text
+    log = browser.execute_script('return window.liveLog')
+    rate, latency = log['sampleRate'], log['latencySamples']
+    assert rate == 16000
+
+    sent = [np.asarray(block['samples'], np.float32) for block in log['sent']]
+    noisy = np.concatenate(sent)
+    assert noisy.size > (LIVE_SECONDS - 1) * rate
+    for before, after in zip(log['sent'], log['sent'][1:]):  # the capture has no gaps
+        assert round((after['time'] - before['time']) * rate) == len(before['samples'])
+    returned = np.concatenate([block['samples'] for block in log['played']]).astype(np.float32)
+    assert returned.size == noisy.size + latency  # every block, then the stop's tail
+    assert not returned[:latency].any()
+
+    # (1) the stream is the example denoised: as StreamDenoiser gives for the blocks sent
+    expected = offline_stream(sent)
+    assert si_snr_db(returned[latency:], expected[latency:]) > 30
+    enhanced_energy, noisy_energy = frame_energies(returned[latency:]), frame_energies(noisy)
+    quiet = np.argsort(enhanced_energy)[:len(enhanced_energy) // 5]  # the pauses in speech
+    removed_db = 10 * np.log10(noisy_energy[quiet].sum() / enhanced_energy[quiet].sum())
+    assert removed_db > 6  # 8.4 dB measured
+
+    # (2) as played: the denoised stream against what it would be with no delay at all
+    end = round(log['played'][-1]['time'] * rate) + len(log['played'][-1]['samples'])
+    undelayed = [{'time': block['time'], 'samples': piece} for block, piece in
+                 zip(log['sent'], np.split(expected[latency:], np.cumsum(list(map(len, sent)))))]
+    delay = delay_of(timeline(log['played'], rate, end), timeline(undelayed, rate, end)) / rate
+    # the margin: from a block's first sample to its answer (filling it, handing it from the
+    # audio thread to the page, the round trip), the longest of all, and the playback margin
+    transport = max(block['sentAt'] - block['time'] + round_trip / 1000
+                    for block, round_trip in zip(log['sent'], log['roundTrips']))
+    margin = transport + PLAYBACK_MARGIN_S + QUANTUM_S
+    print(f'live: stated latency {latency / rate * 1000:.1f} ms, delay as played '
+          f'{delay * 1000:.1f} ms, margin {margin * 1000:.0f} ms (longest block '
+          f'{max(map(len, sent)) / rate * 1000:.0f} ms, round trip median '
+          f'{np.median(log["roundTrips"]):.0f} ms, slowest {max(log["roundTrips"]):.0f} ms), '
+          f'{len(sent)} blocks, {log["missedFrames"]} frames missed, {removed_db:.1f} dB less '
+          f'in the pauses')
+    assert latency / rate <= delay <= latency / rate + margin
