@@ -27,6 +27,7 @@ from . import bandsplit
 from .bandsplit import FULL
 from .batching import BatchDenoiser, Outcome, model_rate_length
 from .denoiser import Denoiser
+from .strength import attenuation_floor
 
 #: ``on_error`` values: keep a row that cannot be enhanced as it is (with a warning), or stop.
 KEEP_ROW, RAISE = 'keep', 'raise'
@@ -68,8 +69,7 @@ def enhance_dataset(ds, audio_column: str = 'audio', model: Optional[str] = None
     import datasets
 
     feature = _audio_feature(ds, audio_column)
-    if on_error not in (KEEP_ROW, RAISE):
-        raise UsageError(f"on_error must be 'keep' or 'raise', got {on_error!r}")
+    _check_options(batch_size, bandwidth, atten_limit_db, on_error)
     iterable = isinstance(ds, datasets.IterableDataset)
     if iterable and num_proc:
         raise UsageError('num_proc works with a Dataset, not an IterableDataset')
@@ -173,6 +173,17 @@ def _audio_feature(ds, column: str):
 def _fit(samples: np.ndarray, length: int) -> np.ndarray:
     """``[C, T]`` cut or zero-padded to ``[C, length]`` (resampling can miss a sample)."""
     return np.pad(samples[:, :length], ((0, 0), (0, max(0, length - samples.shape[-1]))))
+
+
+def _check_options(batch_size: int, bandwidth: str, atten_limit_db: Optional[float],
+                   on_error: str) -> None:
+    """:class:`UsageError` now for options that would otherwise fail every row."""
+    if batch_size < 1:
+        raise UsageError(f'batch_size must be 1 or more, got {batch_size}')
+    bandsplit.applies(bandwidth, MODEL_SAMPLE_RATE, MODEL_SAMPLE_RATE)
+    attenuation_floor(atten_limit_db)
+    if on_error not in (KEEP_ROW, RAISE):
+        raise UsageError(f"on_error must be 'keep' or 'raise', got {on_error!r}")
 
 
 def _wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:

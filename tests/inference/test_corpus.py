@@ -123,6 +123,14 @@ def test_unusable_input_is_refused_before_any_work(clips, make, message):
         enhance_dataset(make(clips[:1]))
 
 
+@pytest.mark.parametrize('option, message', [
+    ({'bandwidth': 'wide'}, 'bandwidth'), ({'atten_limit_db': -3}, 'attenuation limit'),
+    ({'batch_size': 0}, 'batch_size'), ({'on_error': 'skip'}, 'on_error')])
+def test_bad_options_are_refused_before_any_row(clips, option, message):
+    with pytest.raises(UsageError, match=message):
+        enhance_dataset(corpus(clips[:1]), **option)
+
+
 @pytest.mark.slow
 def test_num_proc_gives_the_same_rows(clips, random_model_dir):
     ds = corpus(clips, sampling_rate=16000)
