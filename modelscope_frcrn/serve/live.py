@@ -2,7 +2,8 @@
 
 The protocol (the server's routes; errors are ``{"error": message}`` with a 4xx/5xx status):
 
-- ``POST /api/live/start`` claims the one live session: JSON with the ``token``, the
+- ``POST /api/live/start[?atten_limit=DB]`` claims the one live session (at that
+  strength, as for uploads): JSON with the ``token``, the
   ``sample_rate`` (16000), the stated delay (``latency_samples``, ``latency_ms``), the
   suggested and the largest block (``block_samples``, ``max_block_samples``) and the bounds
   (``idle_timeout_s``, ``max_session_s``); 503 while another session (or an upload) runs.
@@ -71,8 +72,10 @@ class LiveSessions:
         self._ended_reason = {}  # token -> why it ended, for a clear 410
         self._changed = threading.Condition()
 
-    def start(self) -> dict:
-        """Claim the session; its parameters for the page (see the module docstring).
+    def start(self, atten_limit_db: Optional[float] = None) -> dict:
+        """Claim the session, denoising at most ``atten_limit_db`` (None: no limit; see
+        :mod:`~modelscope_frcrn.inference.strength`); its parameters for the page (see the
+        module docstring).
 
         Raises:
             RequestRejected: (503) a session is running, or an upload holds the model.
@@ -85,7 +88,8 @@ class LiveSessions:
                 raise RequestRejected(503, 'the server is denoising uploads; try live again '
                                            'in a minute')
             now = self.clock()
-            stream = StreamDenoiser(self.enhance, latency_seconds=self.latency_seconds)
+            stream = StreamDenoiser(self.enhance, latency_seconds=self.latency_seconds,
+                                    atten_limit_db=atten_limit_db)
             session = LiveSession(secrets.token_urlsafe(16), stream, now, now)
             self._session = session
         threading.Thread(target=self._end_when_due, args=(session,), name='live-session',
@@ -93,6 +97,7 @@ class LiveSessions:
         return {'token': session.token, 'sample_rate': MODEL_SAMPLE_RATE,
                 'latency_samples': stream.latency,
                 'latency_ms': round(1000 * stream.latency / MODEL_SAMPLE_RATE, 1),
+                'atten_limit_db': atten_limit_db,
                 'block_samples': BLOCK_SAMPLES, 'max_block_samples': MAX_BLOCK_SAMPLES,
                 'idle_timeout_s': self.idle_timeout_s, 'max_session_s': self.max_session_s}
 

@@ -196,7 +196,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         if live is None:
             raise RequestRejected(404, 'live denoising is not available on this server')
         if route['start']:
-            return 'application/json', json.dumps(live.start()).encode()
+            limit = attenuation_limit(self.path)
+            return 'application/json', json.dumps(live.start(limit)).encode()
         if route['stop']:
             return 'application/octet-stream', live.stop(route['token'])
         sequence = parse_qs(urlsplit(self.path).query).get('seq', [''])[0]

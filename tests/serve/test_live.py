@@ -48,6 +48,7 @@ def test_a_session_returns_the_stream_delayed_by_the_stated_latency(live_server)
     assert session['sample_rate'] == 16000 and session['block_samples'] == BLOCK_SAMPLES
     assert session['latency_samples'] == 7999 and session['latency_ms'] == 499.9
     assert (session['idle_timeout_s'], session['max_session_s']) == (5.0, 180.0)
+    assert session['atten_limit_db'] is None
     signal = np.sin(np.arange(12 * BLOCK_SAMPLES) * 0.05).astype(np.float32) * 0.3
     answers = []
     for sequence, block in enumerate(np.split(signal, 12)):
@@ -142,6 +143,15 @@ def test_bad_tokens_blocks_and_order_get_clear_errors(live_server):
     assert send(live_server, token, 1, block).status == 200
     assert stop(live_server, token).status == 200
     assert send(live_server, token, 2, block).status == 410
+
+
+def test_the_strength_applies_to_the_session(live_server):
+    answer = request(live_server, 'POST', f'{START}?atten_limit=12')
+    assert answer.status == 200 and answer.json()['atten_limit_db'] == 12.0
+    assert stop(live_server, answer.json()['token']).status == 200
+    refused = request(live_server, 'POST', f'{START}?atten_limit=-3')
+    assert refused.status == 400
+    assert refused.json()['error'] == "atten_limit must be a number of dB from 0 up, got '-3'"
 
 
 def test_without_live_sessions_the_routes_say_so():

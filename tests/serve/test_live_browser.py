@@ -112,7 +112,11 @@ def test_live_microphone_comes_back_denoised_within_the_stated_delay(browser, ur
     live.click()
     WebDriverWait(browser, 30).until(lambda d: live.text == 'Live')
     assert not visible(browser, 'error'), browser.find_element(By.ID, 'error').text
-    log = browser.execute_script('return window.liveLog')
+    log = browser.execute_script(  # the blocks' Float32Arrays as plain arrays
+        'const log = window.liveLog;'
+        'const plain = (blocks) => blocks.map('
+        '  (block) => ({...block, samples: Array.from(block.samples)}));'
+        'return {...log, sent: plain(log.sent), played: plain(log.played)};')
     rate, latency = log['sampleRate'], log['latencySamples']
     assert rate == 16000
 

@@ -201,14 +201,25 @@ async function toggleLive() {
   $('live-status').textContent = `Live: stated latency ${live.session.latency_ms} ms…`;
 }
 
+// Claim the server's live session (at the strength chosen), then open the microphone.
 async function startLive() {
-  const session = await liveRequest('/api/live/start', null, 'json');
+  const limit = strength().limit;
+  const url = limit === null ? '/api/live/start' : `/api/live/start?atten_limit=${limit}`;
+  const session = await liveRequest(url, null, 'json');
+  try {
+    return await openMicrophone(session);
+  } catch (error) {
+    await liveRequest(`/api/live/${session.token}/stop`, null, 'arrayBuffer').catch(() => {});
+    throw error;
+  }
+}
+
+async function openMicrophone(session) {
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia(
       {audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false}});
   } catch (error) {
-    await liveRequest(`/api/live/${session.token}/stop`, null, 'arrayBuffer').catch(() => {});
     throw new Error(`no microphone: ${error.message}`);
   }
   const context = new AudioContext({sampleRate: session.sample_rate});
@@ -247,7 +258,7 @@ function sendLive(state) {
   const captured = block.frame / state.context.sampleRate;
   const sent = performance.now();
   window.liveLog.sent.push({time: captured, sentAt: state.context.currentTime,
-                           samples: Array.from(block.samples)});
+                           samples: block.samples});
   state.inFlight = liveRequest(`/api/live/${state.session.token}?seq=${state.sequence++}`,
                                block.samples, 'arrayBuffer')
     .then((answer) => {
@@ -299,7 +310,7 @@ function playLive(state, samples) {
   const start = Math.max(state.nextPlay, context.currentTime + PLAYBACK_MARGIN_S);
   source.start(start);
   state.nextPlay = start + buffer.duration;
-  window.liveLog.played.push({time: start, samples: Array.from(samples)});
+  window.liveLog.played.push({time: start, samples});
   return start;
 }
 
