@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import EXAMPLE_WAV
-from test_browser import (CHROMEDRIVER, CHROMIUM, MISSING, browser_installed, url,  # noqa: F401
-                          pytestmark, visible)
+import test_browser
+from test_browser import CHROMEDRIVER, CHROMIUM, visible
 
 from modelscope_frcrn import StreamDenoiser
 
@@ -22,6 +22,10 @@ try:
     from selenium.webdriver.support.ui import WebDriverWait
 except ImportError:
     webdriver = None
+
+pytestmark = test_browser.pytestmark
+browser_installed = test_browser.browser_installed  # under CI, no browser is a failure
+url = test_browser.url  # the real serve command's server, on a free port
 
 LIVE_SECONDS = 4.0
 #: playLive schedules each buffer this far ahead of the context's clock at the least
@@ -48,10 +52,10 @@ def browser():
         driver.quit()
 
 
-def post(url: str, path: str):
-    """(status, JSON answer) of an empty POST to ``url`` + ``path``."""
+def post(base_url: str, path: str):
+    """(status, JSON answer) of an empty POST to ``base_url`` + ``path``."""
     try:
-        with urllib.request.urlopen(urllib.request.Request(url + path.lstrip('/'), b'',
+        with urllib.request.urlopen(urllib.request.Request(base_url + path.lstrip('/'), b'',
                                                            method='POST')) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
