@@ -9,6 +9,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from conftest import EXAMPLE_WAV
 import test_browser
@@ -72,17 +73,33 @@ def timeline(blocks, rate: int, length: int) -> np.ndarray:
     return line
 
 
+def correlate(signal: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``sum(signal[lag + i] * reference[i])`` for each lag from 0. Shape: ``[T]``, ``[R]`` ->
+    ``[T]``."""
+    size = 1 << int(np.ceil(np.log2(len(signal) + len(reference))))
+    return np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(reference, size)),
+                        size)[:len(signal)]
+
+
 def delay_of(delayed: np.ndarray, reference: np.ndarray) -> int:
     """The lag in samples (0 up) at which ``delayed`` best matches ``reference``."""
-    size = 1 << int(np.ceil(np.log2(2 * len(reference))))
-    correlation = np.fft.irfft(np.fft.rfft(delayed, size) * np.conj(np.fft.rfft(reference, size)),
-                               size)
-    return int(np.argmax(correlation[:len(reference)]))
+    return int(np.argmax(correlate(delayed, reference)))
 
 
 def si_snr_db(estimate: np.ndarray, target: np.ndarray) -> float:
     projection = np.dot(estimate, target) / np.dot(target, target) * target
     return 10 * np.log10(np.sum(projection ** 2) / (np.sum((estimate - projection) ** 2) + 1e-12))
+
+
+def best_match(excerpt: np.ndarray, path) -> float:
+    """The highest normalised correlation of ``excerpt`` with the recording at ``path``, looped
+    (the fake microphone loops it), at any offset."""
+    recording, _ = sf.read(str(path), dtype='float32')
+    looped = np.concatenate([recording, recording[:len(excerpt)]])
+    products = correlate(looped, excerpt)[:len(recording)]
+    energies = np.cumsum(np.concatenate([[0], looped.astype(np.float64) ** 2]))
+    window_norms = np.sqrt(energies[len(excerpt):] - energies[:-len(excerpt)])[:len(recording)]
+    return float(np.max(products / (window_norms * np.linalg.norm(excerpt) + 1e-12)))
 
 
 def offline_stream(blocks) -> np.ndarray:
@@ -129,6 +146,7 @@ def test_live_microphone_comes_back_denoised_within_the_stated_delay(browser, ur
     assert noisy.size > (LIVE_SECONDS - 1) * rate
     for before, after in zip(log['sent'], log['sent'][1:]):  # the capture has no gaps
         assert round((after['time'] - before['time']) * rate) == len(before['samples'])
+    assert best_match(noisy[rate:2 * rate], EXAMPLE_WAV) > 0.98  # 0.996 measured
     returned = np.concatenate([block['samples'] for block in log['played']]).astype(np.float32)
     assert returned.size == noisy.size + latency  # every block, then the stop's tail
     assert not returned[:latency].any()
