@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -43,9 +43,6 @@ SAMPLE_BYTES = 4  # float32
 IDLE_TIMEOUT_S = 5.0
 MAX_SESSION_S = 180.0
 
-Clock = Callable[[], float]
-
-
 @dataclass
 class LiveSession:
     token: str
@@ -62,17 +59,15 @@ class LiveSessions:
 
     def __init__(self, worker: DemoWorker, enhance: Enhancer,
                  latency_seconds: float = LATENCY_SECONDS,
-                 idle_timeout_s: float = IDLE_TIMEOUT_S, max_session_s: float = MAX_SESSION_S,
-                 clock: Clock = time.monotonic):
+                 idle_timeout_s: float = IDLE_TIMEOUT_S, max_session_s: float = MAX_SESSION_S):
         self.worker, self.enhance = worker, enhance
         self.latency_seconds = latency_seconds
         self.idle_timeout_s, self.max_session_s = idle_timeout_s, max_session_s
-        self.clock = clock
         self._session: Optional[LiveSession] = None
-        self._ended_reason = {}  # token -> why it ended, for a clear 410
+        self._ended_reason: Dict[str, str] = {}  # token -> why it ended, for a clear 410
         self._changed = threading.Condition()
 
-    def start(self, atten_limit_db: Optional[float] = None) -> dict:
+    def start(self, atten_limit_db: Optional[float] = None) -> Dict[str, Any]:
         """Claim the session, denoising at most ``atten_limit_db`` (None: no limit; see
         :mod:`~modelscope_frcrn.inference.strength`); its parameters for the page (see the
         module docstring).
@@ -87,7 +82,7 @@ class LiveSessions:
             if not self.worker.reserve_all():
                 raise RequestRejected(503, 'the server is denoising uploads; try live again '
                                            'in a minute')
-            now = self.clock()
+            now = time.monotonic()
             stream = StreamDenoiser(self.enhance, latency_seconds=self.latency_seconds,
                                     atten_limit_db=atten_limit_db)
             session = LiveSession(secrets.token_urlsafe(16), stream, now, now)
@@ -118,7 +113,7 @@ class LiveSessions:
                 raise RequestRejected(409, f'expected block {expected} of the live session, got '
                                            f'seq={sequence!r} (a block was lost or reordered)')
             session.next_sequence += 1
-            session.last_block = self.clock()
+            session.last_block = time.monotonic()
             return session.stream.process(samples).astype('<f4').tobytes()
 
     def stop(self, token: str) -> bytes:
@@ -130,8 +125,9 @@ class LiveSessions:
         session = self._current(token)
         with session.lock:
             self._check_still_current(session)
+            tail = session.stream.flush()  # before an upload may have the model
             self._end(session, 'it was stopped')
-            return session.stream.flush().astype('<f4').tobytes()
+            return tail.astype('<f4').tobytes()
 
     def _current(self, token: str) -> LiveSession:
         with self._changed:
@@ -161,7 +157,7 @@ class LiveSessions:
         """End ``session`` when idle or too long (its own thread, gone once it ends)."""
         with self._changed:
             while self._session is session:
-                now = self.clock()
+                now = time.monotonic()
                 idle_until = session.last_block + self.idle_timeout_s
                 limit = session.started + self.max_session_s
                 if now >= limit:
