@@ -55,7 +55,7 @@ def read_audio(source: AudioSource, array_sample_rate: int = MODEL_SAMPLE_RATE
     elif isinstance(source, (bytes, bytearray, memoryview)):
         samples, sample_rate = _decode(bytes(source), 'audio bytes')
     elif isinstance(source, np.ndarray):
-        samples, sample_rate = _from_array(source), array_sample_rate
+        samples, sample_rate = samples_from_array(source), array_sample_rate
     else:
         raise AudioTypeError(f'unsupported audio input type {type(source).__name__}: '
                              f'pass a file path, URL, bytes or numpy array')
@@ -154,7 +154,11 @@ def check_sample_rate(sample_rate: int, origin: str) -> None:
                                f'{high} Hz are supported (is the file damaged?)')
 
 
-def _from_array(array: np.ndarray) -> np.ndarray:
+def samples_from_array(array: np.ndarray) -> np.ndarray:
+    """An audio array, floats or integers (full range mapped onto [-1, 1)), as float32 samples.
+
+    Shape: ``[T]`` or ``[T, C]`` -> ``[C, T]``.
+    """
     if array.ndim not in (1, 2):
         raise AudioInputError(f'audio array must be [T] or [T, C], got shape {array.shape}')
     if np.issubdtype(array.dtype, np.integer):

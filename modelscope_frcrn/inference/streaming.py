@@ -19,7 +19,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE
-from ..audio.io import MAX_CHANNELS, _from_array, check_sample_rate
+from ..audio.io import MAX_CHANNELS, samples_from_array, check_sample_rate
 from ..audio.levels import FixedLevel, RunningLevel
 from ..audio.stages import Chain, SampleQueue
 from ..errors import AudioInputError, AudioLayoutError, UsageError
@@ -159,7 +159,7 @@ class StreamDenoiser:
             raise AudioLayoutError(
                 f'the stream has {self.channels} channels; blocks must be [n, {self.channels}] '
                 f'(time first){" or [n]" if self.channels == 1 else ""}, got shape {array.shape}')
-        samples = _from_array(array)
+        samples = samples_from_array(array)
         if not np.isfinite(samples).all():
             raise AudioInputError(f'a block of the stream contains NaN or infinite samples '
                                   f'(at {self._pushed / self.sample_rate:.2f} s)')
