@@ -74,17 +74,23 @@ def wait_for_url(process: subprocess.Popen, timeout: float = 120) -> str:
     raise AssertionError(f'the server did not start within {timeout} s')
 
 
-@pytest.fixture(scope='module')
-def browser():
+def headless_chromium(*arguments: str):
+    """Headless Chromium through chromedriver, with a fake microphone allowed without asking
+    (a beeping tone, unless ``arguments`` give it a file); quit it when done."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage',
                      '--window-size=1200,900', '--mute-audio',
-                     # a fake microphone (a beeping tone), allowed without asking
-                     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'):
+                     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+                     *arguments):
         options.add_argument(argument)
-    driver = webdriver.Chrome(options=options,
-                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    return webdriver.Chrome(options=options,
+                            service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+
+
+@pytest.fixture(scope='module')
+def browser():
+    driver = headless_chromium()
     try:
         yield driver
     finally:

@@ -13,16 +13,15 @@ import soundfile as sf
 import torch
 from conftest import EXAMPLE_WAV
 import test_browser
-from test_browser import CHROMEDRIVER, CHROMIUM, visible
+from test_browser import headless_chromium, visible
 
 from modelscope_frcrn import StreamDenoiser
 
 try:
-    from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-except ImportError:
-    webdriver = None
+except ImportError:  # test_browser's marks skip (or, under CI, fail) these tests
+    pass
 
 pytestmark = test_browser.pytestmark
 browser_installed = test_browser.browser_installed  # under CI, no browser is a failure
@@ -38,15 +37,8 @@ QUANTUM_S = 128 / 16000
 @pytest.fixture(scope='module')
 def browser():
     """Chromium whose fake microphone loops the example recording."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ('--headless=new', '--no-sandbox', '--disable-dev-shm-usage', '--mute-audio',
-                     '--autoplay-policy=no-user-gesture-required',
-                     '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-                     f'--use-file-for-fake-audio-capture={EXAMPLE_WAV}'):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options,
-                              service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver = headless_chromium('--autoplay-policy=no-user-gesture-required',
+                               f'--use-file-for-fake-audio-capture={EXAMPLE_WAV}')
     try:
         yield driver
     finally:
