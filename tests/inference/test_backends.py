@@ -88,6 +88,7 @@ print(faults)
 '''
 
 
+@pytest.mark.slow  # a speed tuning, measured in benchmarks/speed.py
 def test_malloc_tuning_lets_glibc_reuse_large_blocks():
     import platform
 
@@ -149,6 +150,7 @@ def test_enhancer_numpy_contract(random_model_dir):
     assert np.abs(unoptimised - expected).max() == 0
 
 
+@pytest.mark.slow  # CI keeps bf16 through the CLI and pipeline precision tests
 def test_bf16_stays_close_to_fp32_on_speech():
     """The shipped (trained) model on the held-out noisy asset: bf16 vs fp32 output."""
     import soundfile as sf

@@ -84,6 +84,7 @@ def test_missing_onnxruntime_names_the_extra(small_model, monkeypatch):
         build_enhancer(small_model, backend='onnx')
 
 
+@pytest.mark.slow  # two official-size exports; CI keeps the other export tests
 @needs_onnx
 def test_export_and_check_leave_the_callers_mode_alone(random_model_dir, tmp_path):
     from modelscope_frcrn.inference.onnx_export import export_onnx, onnx_max_difference

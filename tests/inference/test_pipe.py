@@ -140,6 +140,7 @@ def test_ctrl_c_ends_the_command_without_a_traceback(random_model_dir):
     assert b'Traceback' not in errors and b'interrupted' in errors
 
 
+@pytest.mark.slow  # CI keeps the pipe through test_an_endless_wav_stream_cut_after_two_seconds_...
 @pytest.mark.skipif(shutil.which('ffmpeg') is None, reason='needs the ffmpeg program')
 def test_ffmpeg_to_denoise_to_ffmpeg(random_model_dir, tmp_path):
     output = tmp_path / 'out.flac'

@@ -138,6 +138,7 @@ def test_resumed_random_state_is_readable_with_weights_only(trained):
     assert isinstance(state['meta']['rng_state']['numpy'][1], list)
 
 
+@pytest.mark.slow  # CI keeps torchrun through test_evaluation_is_the_same_on_one_and_two_processes
 def test_two_processes_with_torchrun(model_dir, tmp_path):
     import subprocess
     import sys
