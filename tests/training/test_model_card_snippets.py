@@ -153,8 +153,12 @@ def test_card_evaluation_snippet_on_the_local_test_split(trained_work_dir, dns_f
     output = run_python(code, cwd=tmp_path, timeout=600,
                         env={'HF_DATASETS_CACHE': str(tmp_path / 'hf_cache')}).stdout
     avg_sisnr = float(output.strip().splitlines()[-1])
+    # The metric sums in float32 (batches of 2), the independent value in float64 (one batch).
+    # The barely trained model scores near -27 dB, where the target's dot product is mostly
+    # cancellation, so float32 rounding moves the mean by up to 0.005 dB (measured); a wrong
+    # segment count or a segment counted twice moves it by whole dB.
     assert avg_sisnr == pytest.approx(independent_avg_sisnr(trained_work_dir / 'output',
-                                                            dns_folder / 'test'), abs=1e-3)
+                                                            dns_folder / 'test'), abs=0.02)
 
 
 def independent_avg_sisnr(model_dir, split_dir) -> float:
