@@ -107,14 +107,21 @@ def test_raw_pcm_in_and_out(random_model_dir, monkeypatch):
     assert len(output) == len(samples) * 2
 
 
-def test_a_reader_that_leaves_early_ends_the_command_quietly(random_model_dir):
-    """SIGPIPE: the downstream command closes its end; no traceback, exit 0."""
+def running_pipe(model_dir):
+    """The pipe command fed an endless WAV stream, once half a second of output has come out:
+    (process, feeder thread)."""
     pcm = PcmFormat('s16le', RATE, 1)
-    process = subprocess.Popen(denoise_command(random_model_dir), stdin=subprocess.PIPE,
+    process = subprocess.Popen(denoise_command(model_dir), stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     feeder = Feeder(process.stdin, pcm.wav_header(), pcm)
     feeder.start()
-    process.stdout.read(RATE)  # half a second of output, then the reader goes
+    process.stdout.read(RATE)
+    return process, feeder
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(random_model_dir):
+    """SIGPIPE: the downstream command closes its end; no traceback, exit 0."""
+    process, feeder = running_pipe(random_model_dir)
     process.stdout.close()
     errors = process.stderr.read()
     process.wait(timeout=120)
@@ -125,12 +132,7 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(random_model_dir):
 
 
 def test_ctrl_c_ends_the_command_without_a_traceback(random_model_dir):
-    pcm = PcmFormat('s16le', RATE, 1)
-    process = subprocess.Popen(denoise_command(random_model_dir), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    feeder = Feeder(process.stdin, pcm.wav_header(), pcm)
-    feeder.start()
-    process.stdout.read(RATE)  # it is running
+    process, _ = running_pipe(random_model_dir)
     process.send_signal(signal.SIGINT)
     threading.Thread(target=process.stdout.read, daemon=True).start()
     errors = process.stderr.read()
