@@ -62,14 +62,8 @@ def _connections(stderr: str) -> list:
 
 
 def test_editable_install_is_removed_with_its_hook_by_pip_uninstall(tmp_path):
-    root = tmp_path / 'venv'
-    venv.create(root, with_pip=False)
-    python = str(root / 'bin' / 'python')
-    site_packages = _site_packages(python)
-    (site_packages / 'system_packages.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
-    source = tmp_path / 'source'
-    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
-        '.git', '__pycache__', '*.egg-info', 'build', 'dist', '.pytest_cache'))
+    python, site_packages = _venv_with_our_dependencies(tmp_path / 'venv')
+    source = _source_copy(tmp_path / 'source')
     subprocess.run([python, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation',
                     '--no-index', '--quiet', '-e', str(source)], check=True, timeout=300)
     hook = site_packages / 'modelscope_frcrn_hook.pth'
@@ -193,21 +187,32 @@ def installed_venv(tmp_path_factory):
     path line, so that folder's .pth files (our editable install's among them)
     are not processed in the venv: only the wheel's hook can activate the plugin.
     """
-    root = tmp_path_factory.mktemp('venv')
-    venv.create(root, with_pip=False)
-    python = str(root / 'bin' / 'python')
-    venv_site = _site_packages(python)
-    (venv_site / 'system_packages.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    python, venv_site = _venv_with_our_dependencies(tmp_path_factory.mktemp('venv'))
     wheel = _wheel_from_sdist(tmp_path_factory.mktemp('dist'))
     subprocess.run([python, '-m', 'pip', 'install', '--no-deps', '--no-index', '--quiet',
                     str(wheel)], check=True, timeout=300)
     return python, venv_site
 
 
-def _wheel_from_sdist(dist: Path) -> Path:
-    source = dist / 'source'
-    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+def _venv_with_our_dependencies(root: Path):
+    """A venv at ``root`` that sees this interpreter's site-packages through a plain path line
+    (so none of that folder's .pth files run there): (its python, its site-packages)."""
+    venv.create(root, with_pip=False)
+    python = str(root / 'bin' / 'python')
+    site_packages = _site_packages(python)
+    (site_packages / 'system_packages.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    return python, site_packages
+
+
+def _source_copy(destination: Path) -> Path:
+    """The source tree without git data or build leftovers, copied to ``destination``."""
+    shutil.copytree(REPO_ROOT, destination, ignore=shutil.ignore_patterns(
         '.git', '__pycache__', '*.egg-info', 'build', 'dist', '.pytest_cache'))
+    return destination
+
+
+def _wheel_from_sdist(dist: Path) -> Path:
+    source = _source_copy(dist / 'source')
     run_python(f'from setuptools import build_meta; build_meta.build_sdist({str(dist)!r})',
                cwd=source)
     sdist, = dist.glob('*.tar.gz')
