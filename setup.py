@@ -19,6 +19,8 @@ EVAL_REQUIRES = ['pesq>=0.0.4', 'pystoi>=0.3', 'speechmos>=0.0.1.1,<0.1', 'onnxr
 ONNX_REQUIRES = ['onnx>=1.14', 'onnxruntime>=1.15']
 # `train`: on-the-fly augmentation for recipes/broad_model (EQ/low-pass, simulated rooms)
 TRAIN_REQUIRES = ['audiomentations>=0.35', 'pyroomacoustics>=0.7']
+# `ray`: denoise --engine ray (Ray Data actor pools; override_num_blocks came in 2.10; tested with 2.60)
+RAY_REQUIRES = ['ray[data]>=2.10']
 HERE = Path(__file__).parent
 
 
@@ -81,9 +83,10 @@ setup(
         'Pillow',
     ],
     extras_require={'eval': EVAL_REQUIRES, 'onnx': ONNX_REQUIRES, 'train': TRAIN_REQUIRES,
+                    'ray': RAY_REQUIRES,
                     # datasets 3.x here; .ci/run tests 4.x in a second environment beside modelscope[framework]
                     'test': ['pytest>=7', 'selenium>=4.11', 'datasets<4'] + EVAL_REQUIRES + ONNX_REQUIRES
-                    + TRAIN_REQUIRES},
+                    + TRAIN_REQUIRES + RAY_REQUIRES},
     entry_points={'console_scripts': ['modelscope-frcrn=modelscope_frcrn.cli:main']},
     cmdclass={'build_py': BuildPyWithHook, 'editable_wheel': EditableWheelWithHook},
 )

@@ -7,14 +7,18 @@ resumes), an output never replaces an input, and one bad file is reported and
 skipped while the rest are processed.
 """
 import argparse
+import dataclasses
 import glob
+import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
 
+from ..atomic import write_text_atomically
 from ..audio.streams import output_is_complete
 from ..errors import UsageError
 from .backends import BACKENDS, PRECISIONS
@@ -31,6 +35,12 @@ AUDIO_EXTENSIONS = {'.wav', '.flac', '.ogg', '.oga', '.opus', '.mp3', '.aif', '.
 #: Inputs only FFmpeg decodes; their outputs are written as WAV.
 WAV_OUTPUT_EXTENSIONS = {'.m4a', '.aac', '.wma', '.webm', '.mka'}
 OUTPUT_SUFFIX = '_enhanced'
+#: ``--engine`` values: this process, or a pool of processes on Ray (:mod:`.ray_engine`).
+LOCAL, RAY = 'local', 'ray'
+#: Options of the Ray engine only (None: not given).
+RAY_OPTIONS = ('ray_address', 'workers', 'threads_per_worker', 'gpus_per_worker')
+#: A file's status in :class:`FileReport`.
+DONE, SKIPPED, FAILED = 'denoised', 'skipped', 'failed'
 
 
 @dataclass(frozen=True)
@@ -49,11 +59,33 @@ class Plan:
 
 
 @dataclass
+class FileReport:
+    """What became of one input: its status, the seconds spent on it (in batched runs: since
+    the file before it finished) and, when it failed, why."""
+    input: str
+    output: Optional[str]
+    status: str
+    seconds: float = 0.0
+    error: Optional[str] = None
+
+
+@dataclass
 class Summary:
     done: int = 0
     skipped: int = 0
     failed: int = 0
     not_audio: int = 0
+    files: List[FileReport] = field(default_factory=list)
+
+    def add(self, report: FileReport) -> None:
+        """Count ``report`` under its status and keep it."""
+        self.files.append(report)
+        if report.status == DONE:
+            self.done += 1
+        elif report.status == SKIPPED:
+            self.skipped += 1
+        else:
+            self.failed += 1
 
     def __str__(self) -> str:
         text = f'{self.done} denoised, {self.skipped} skipped, {self.failed} failed'
@@ -107,18 +139,20 @@ def run_jobs(jobs: Sequence[Job], make_denoiser: Callable[[], Denoiser], overwri
     summary = Summary()
     denoiser = None
     for job in tqdm(jobs, unit='file', disable=not progress or len(jobs) < 2):
+        start = time.perf_counter()
         if _is_done(job, overwrite):
-            summary.skipped += 1
+            summary.add(FileReport(job.input, job.output, SKIPPED, time.perf_counter() - start))
             continue
         denoiser = denoiser or make_denoiser()  # a model problem ends the whole run
         try:
             with ChunkProgress(os.path.basename(job.input), progress) as chunks:
                 denoiser.denoise_file(job.input, job.output, sample_rate, mono, chunks.start,
                                       bandwidth=bandwidth, atten_limit_db=atten_limit_db)
-            summary.done += 1
+            summary.add(FileReport(job.input, job.output, DONE, time.perf_counter() - start))
         except RECORDING_ERRORS as error:
             report_problem(job.input, str(error))
-            summary.failed += 1
+            summary.add(FileReport(job.input, job.output, FAILED, time.perf_counter() - start,
+                                   str(error)))
     return summary
 
 
@@ -126,19 +160,26 @@ def _run_batched(jobs: Sequence[Job], make_denoiser: Callable[[], Denoiser], ove
                  progress: bool, batch_size: int, **options) -> Summary:
     """:func:`run_jobs` with short files' network passes batched (no per-chunk progress)."""
     summary = Summary()
-    to_do = [job for job in jobs if not _is_done(job, overwrite)]
-    summary.skipped = len(jobs) - len(to_do)
+    to_do = []
+    for job in jobs:
+        if _is_done(job, overwrite):
+            summary.add(FileReport(job.input, job.output, SKIPPED))
+        else:
+            to_do.append(job)
     if not to_do:
         return summary
     runner = BatchDenoiser(make_denoiser(), batch_size)
     pairs = [(job.input, job.output) for job in to_do]
     with tqdm(total=len(to_do), unit='file', disable=not progress or len(to_do) < 2) as bar:
+        start = time.perf_counter()
         for outcome in runner.denoise_files(pairs, **options):
+            job, finished = to_do[outcome.index], time.perf_counter()
+            seconds, start = finished - start, finished
             if outcome.error is None:
-                summary.done += 1
+                summary.add(FileReport(job.input, job.output, DONE, seconds))
             else:
-                report_problem(to_do[outcome.index].input, str(outcome.error))
-                summary.failed += 1
+                report_problem(job.input, str(outcome.error))
+                summary.add(FileReport(job.input, job.output, FAILED, seconds, str(outcome.error)))
             bar.update()
     return summary
 
@@ -294,6 +335,12 @@ resumes; --overwrite redoes them. Inputs are never overwritten; outputs are
 written atomically (no partial files). Files a glob matches that are not audio
 are left out and counted; an output folder inside a searched folder is not read.
 
+Large corpora: --engine ray sends the planned files (paths, not audio) to a pool of
+--workers processes on Ray, each loading the model once: on this machine, or with
+--ray-address on a cluster whose machines see the inputs and outputs at the same
+paths. A worker that dies is restarted and its file done again. --report FILE.json
+records every file's status, time and error (with either engine).
+
 Pipes: 'denoise - -o -' reads a WAV stream (or raw PCM with --raw) from stdin and
 writes the same format to stdout as it goes, delayed by at most --latency seconds
 and as long as the input; the end of stdin flushes the rest.
@@ -306,6 +353,7 @@ examples:
   modelscope-frcrn denoise recordings/ -o enhanced/ --threads 4
   modelscope-frcrn denoise 'calls/*.wav' --sample-rate 16000 --mono
   modelscope-frcrn denoise podcast_48k.flac --atten-limit 12   # keep some background
+  modelscope-frcrn denoise corpus/ -o clean/ --engine ray --workers 8 --report run.json
   ffmpeg -i in.mp4 -f wav - | modelscope-frcrn denoise - -o - | ffmpeg -f wav -i - out.flac
   arecord -t raw -f S16_LE -r 16000 | modelscope-frcrn denoise - -o - --raw s16le:16000:1 \
       --latency 0.2 | aplay -t raw -f S16_LE -r 16000
@@ -361,6 +409,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help='enhance files no longer than one chunk N at a time, grouped by '
                              'length (outputs equal to one at a time within 1e-5; faster on '
                              'GPUs and for many short files; default: 1)')
+    parser.add_argument('--report', metavar='FILE.json',
+                        help='write a JSON report: the counts, and per file its status '
+                             '(denoised, skipped, failed), seconds and error')
+    parser.add_argument('--engine', choices=(LOCAL, RAY), default=LOCAL,
+                        help="run in this process (default) or on a pool of processes on Ray "
+                             "(pip install 'modelscope_frcrn[ray]'), on this machine or a "
+                             'cluster; see "Large corpora" above')
+    parser.add_argument('--ray-address', metavar='auto|ADDR',
+                        help='--engine ray: join this Ray cluster (auto: the one started here '
+                             'with ray start) instead of starting a local Ray instance')
+    parser.add_argument('--workers', type=_positive_int, metavar='N',
+                        help='--engine ray: processes, each with the model loaded once '
+                             '(default: as many as the CPUs, or GPUs, hold)')
+    parser.add_argument('--threads-per-worker', type=_positive_int, metavar='T',
+                        help='--engine ray: CPU threads (and CPUs reserved) per worker '
+                             '(default: 1)')
+    parser.add_argument('--gpus-per-worker', type=_non_negative_float, metavar='G',
+                        help='--engine ray, with --device cuda: GPUs reserved per worker, '
+                             'e.g. 0.5 for two workers per GPU (default: 0)')
     parser.add_argument('--latency', type=_positive_float, default=DEFAULT_LATENCY_SECONDS,
                         metavar='S', help="with 'denoise - -o -': the most delay allowed, in "
                                           'seconds (shorter: sooner, a little less clean; '
@@ -380,20 +447,78 @@ def run_denoise(args: argparse.Namespace) -> int:
     """The ``denoise`` subcommand; returns the exit code."""
     if STDIO in args.inputs or args.output == STDIO:
         return run_pipe(args)
-    plan = plan_jobs(args.inputs, args.output)
-    for path, reason in plan.problems:
-        report_problem(path, reason)
-    summary = run_jobs(plan.jobs, lambda: _build_denoiser(args), overwrite=args.overwrite,
-                       sample_rate=args.sample_rate, mono=args.mono, progress=not args.quiet,
-                       bandwidth=args.bandwidth, atten_limit_db=args.atten_limit_db,
-                       batch_size=args.batch_size)
-    summary.failed += len(plan.problems)
-    summary.not_audio = len(plan.not_audio)
-    if len(plan.jobs) == 1 and summary.done == 1 and not plan.problems and not plan.not_audio:
-        print(f'wrote {plan.jobs[0].output}')
+    summary = _denoise(args)
+    if len(summary.files) == 1 and summary.done == 1 and not summary.not_audio:
+        print(f'wrote {summary.files[0].output}')
     else:
         print(summary)
     return 1 if summary.failed else 0
+
+
+def denoise_files(inputs: Sequence[str], output: Optional[str] = None, **options) -> Summary:
+    """The ``denoise`` command from Python: ``inputs`` (files, folders, globs) planned, run
+    and reported (failures on stderr) as the command does, here or on Ray.
+
+    ``options`` are the command's, by their Python names, with its defaults: e.g.
+    ``engine='ray', workers=4, batch_size=8, model='DIR', report='run.json', quiet=True``.
+
+    Raises:
+        UsageError: an option the command does not have, or options that do not go together.
+        FRCRNError: what ends a run of the command (the model cannot be loaded...).
+    """
+    return _denoise(denoise_arguments(inputs, output, **options))
+
+
+def denoise_arguments(inputs: Sequence[str], output: Optional[str] = None,
+                      **options) -> argparse.Namespace:
+    """The ``denoise`` command's arguments: ``inputs``, ``output``, ``options`` (by their Python
+    names) and the command's defaults for the other options."""
+    args = add_parser(argparse.ArgumentParser().add_subparsers()).parse_args(['IN'])
+    unknown = sorted(set(options) - set(vars(args)))
+    if unknown:
+        raise UsageError(f'denoise has no option {unknown[0]!r}')
+    inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs
+    vars(args).update(options, inputs=[os.fspath(path) for path in inputs],
+                      output=None if output is None else os.fspath(output))
+    return args
+
+
+def _denoise(args: argparse.Namespace) -> Summary:
+    """Plan, run on ``args.engine``, count the plan's problems and write ``args.report``."""
+    _check_engine_options(args)
+    plan = plan_jobs(args.inputs, args.output)
+    for path, reason in plan.problems:
+        report_problem(path, reason)
+    if args.engine == RAY:
+        from .ray_engine import run_jobs_on_ray
+
+        summary = run_jobs_on_ray(plan.jobs, args)
+    else:
+        summary = run_jobs(plan.jobs, lambda: _build_denoiser(args), overwrite=args.overwrite,
+                           sample_rate=args.sample_rate, mono=args.mono,
+                           progress=not args.quiet, bandwidth=args.bandwidth,
+                           atten_limit_db=args.atten_limit_db, batch_size=args.batch_size)
+    for path, reason in plan.problems:
+        summary.add(FileReport(path, None, FAILED, error=reason))
+    summary.not_audio = len(plan.not_audio)
+    if args.report:
+        write_report(args.report, summary)
+    return summary
+
+
+def _check_engine_options(args: argparse.Namespace) -> None:
+    given = [name for name in RAY_OPTIONS if getattr(args, name) is not None]
+    if args.engine != RAY and given:
+        raise UsageError(f"--{given[0].replace('_', '-')} needs --engine ray")
+
+
+def write_report(path: str, summary: Summary) -> None:
+    """``summary`` as JSON (written atomically): the counts, then per file its input, output,
+    status (denoised, skipped, failed), seconds and error."""
+    counts = {DONE: summary.done, SKIPPED: summary.skipped, FAILED: summary.failed,
+              'not_audio': summary.not_audio}
+    files = [dataclasses.asdict(report) for report in summary.files]
+    write_text_atomically(path, json.dumps({'summary': counts, 'files': files}, indent=1) + '\n')
 
 
 def _build_denoiser(args: argparse.Namespace) -> Denoiser:
@@ -424,6 +549,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f'must be a positive number, got {text}')
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f'must be 0 or more, got {text}')
     return value
 
 
