@@ -27,7 +27,8 @@ from tqdm import tqdm
 from ..errors import FRCRNError, MissingDependencyError, UsageError
 from .batch import FAILED, FileReport, Job, Summary, _build_denoiser, report_problem, run_jobs
 
-#: Blocks of files per worker: smaller blocks balance the load, and a retry redoes less.
+#: Blocks of files per worker: smaller blocks balance the load, and a retry redoes less
+#: (each worker is given one block at a time, so none waits behind another's queue).
 BLOCKS_PER_WORKER = 16
 #: The object store of a local Ray instance (it holds paths only; Ray's minimum is 75 MiB).
 LOCAL_OBJECT_STORE_BYTES = 128 * 2 ** 20
@@ -129,14 +130,14 @@ def _connect(ray, args: argparse.Namespace) -> bool:
 def _mapped(ray, jobs: Sequence[Job], args: argparse.Namespace):
     """The Ray dataset of the jobs' outcomes (lazy: it runs as it is read)."""
     _quiet(ray.data.DataContext.get_current())
-    workers = args.workers or _workers_that_fit(ray.cluster_resources(), args)
+    workers = min(len(jobs), args.workers or _workers_that_fit(ray.cluster_resources(), args))
     rows = [{'index': index, 'input': os.path.abspath(job.input),
              'output': os.path.abspath(job.output)} for index, job in enumerate(jobs)]
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows),
                                                                 BLOCKS_PER_WORKER * workers))
     return dataset.map_batches(
         DenoiseActor, fn_constructor_args=(args,), batch_size=args.batch_size,
-        compute=ray.data.ActorPoolStrategy(size=workers),
+        compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
         num_cpus=args.threads_per_worker or 1, num_gpus=args.gpus_per_worker or 0)
 
 
