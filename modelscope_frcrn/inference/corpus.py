@@ -6,8 +6,8 @@ for the map), so the same code runs with datasets 3.x (soundfile) and 4.x (torch
 which need not even be installed), and decoded here with soundfile. Each row is enhanced
 at the column's sampling rate (the feature's, else the file's own), rows no longer than
 one chunk batched (:mod:`.batching`), and stored back as WAV bytes (16-bit PCM, as
-datasets encodes arrays) with the row's original ``path``; the column keeps its feature
-(``Audio`` with its sampling rate and decode setting).
+datasets encodes arrays) with the row's original ``path`` (see :func:`enhance_dataset`);
+the column keeps its feature (``Audio`` with its sampling rate and decode setting).
 """
 import dataclasses
 import functools
@@ -58,7 +58,8 @@ def enhance_dataset(ds, audio_column: str = 'audio', model: Optional[str] = None
             stops the map with the error naming it (``'raise'``).
 
     Returns:
-        a data set of the same kind and rows, the column's feature unchanged.
+        a data set of the same kind and rows, the column's feature unchanged; enhanced rows
+        keep their ``path``, except in an ``IterableDataset`` with a decoded column.
 
     Raises:
         UsageError: not a data set, no such column, not an ``Audio`` column (paths as
@@ -74,12 +75,19 @@ def enhance_dataset(ds, audio_column: str = 'audio', model: Optional[str] = None
     if iterable and num_proc:
         raise UsageError('num_proc works with a Dataset, not an IterableDataset')
     stored = ds.cast_column(audio_column, dataclasses.replace(feature, decode=False))
+    # Decoded rows of an IterableDataset are made by a cast that re-encodes them (datasets 3.6
+    # leaves one mapped with features= undecoded), and datasets 4.x re-encodes a row whose
+    # path names an existing file as that file, dropping the enhanced bytes.
+    recast = iterable and feature.decode
     enhance_rows = RowEnhancer(audio_column, feature.sampling_rate, model, batch_size, device,
-                               precision, bandwidth, atten_limit_db, on_error, num_proc)
+                               precision, bandwidth, atten_limit_db, on_error, num_proc,
+                               keep_paths=not recast)
     options = dict(batched=True, with_indices=True, input_columns=[audio_column],
                    batch_size=batch_size * BATCHES_PER_MAP_CALL)
-    if iterable:  # datasets 3.6 leaves an IterableDataset mapped with features= undecoded
+    if recast:
         return stored.map(enhance_rows, **options).cast(ds.features)
+    if iterable:
+        return stored.map(enhance_rows, features=stored.features, **options)
     enhanced = stored.map(enhance_rows, features=stored.features, num_proc=num_proc,
                           desc='Denoising', **options)
     return enhanced.cast_column(audio_column, feature)
@@ -92,11 +100,12 @@ class RowEnhancer:
 
     def __init__(self, column: str, sampling_rate: Optional[int], model: Optional[str],
                  batch_size: int, device: str, precision: str, bandwidth: str,
-                 atten_limit_db: Optional[float], on_error: str, num_proc: Optional[int]):
+                 atten_limit_db: Optional[float], on_error: str, num_proc: Optional[int],
+                 keep_paths: bool = True):
         self.column, self.sampling_rate = column, sampling_rate
         self.model, self.batch_size, self.device, self.precision = model, batch_size, device, precision
         self.bandwidth, self.atten_limit_db = bandwidth, atten_limit_db
-        self.on_error, self.num_proc = on_error, num_proc
+        self.on_error, self.num_proc, self.keep_paths = on_error, num_proc, keep_paths
         self._runner: Optional[BatchDenoiser] = None
 
     def __getstate__(self) -> Dict[str, Any]:
@@ -119,7 +128,7 @@ class RowEnhancer:
                                     atten_limit_db=self.atten_limit_db)
         if not bandsplit.applies(self.bandwidth, rate, rate):  # the model's band, at 16 kHz
             enhanced = _fit(resample(enhanced, MODEL_SAMPLE_RATE, rate), samples.shape[-1])
-        return {'bytes': _wav_bytes(enhanced, rate), 'path': row['path']}
+        return {'bytes': _wav_bytes(enhanced, rate), 'path': row['path'] if self.keep_paths else None}
 
     def _result(self, outcome: Outcome, rows: List[Dict[str, Any]], indices: List[int]):
         if outcome.error is None:
