@@ -46,6 +46,14 @@ _MAX_RATE = {'VORBIS': 200000, 'FLAC': 655350}
 _MAX_CHANNELS = {'MPEG_LAYER_III': 2, 'FLAC': 8}
 _COMMON_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000,
                  176400, 192000, 352800, 384000)
+#: Output extensions (upper case) and the container each is written in: every extension the
+#: ``denoise`` command reads with libsndfile, so an input's own extension is always a valid output.
+#: libsndfile's other containers are refused: several hold one channel or a few fixed rates
+#: (HTK, XI, SDS, WVE... were written at another rate than their samples') or cannot be read
+#: back (RAW, SD2), so a resumed run could never recognise them as complete.
+OUTPUT_CONTAINERS = {'WAV': 'WAV', 'FLAC': 'FLAC', 'OGG': 'OGG', 'OGA': 'OGG', 'OPUS': 'OGG',
+                     'MP3': 'MP3', 'AIF': 'AIFF', 'AIFF': 'AIFF', 'AIFC': 'AIFF', 'CAF': 'CAF',
+                     'W64': 'W64', 'RF64': 'RF64', 'AU': 'AU', 'SND': 'AU'}
 
 
 @dataclass(frozen=True)
@@ -159,15 +167,18 @@ def output_format(path, source: AudioFormat, sample_rate: int, channels: int,
     encoder takes (MP3 and Opus have a fixed set, Vorbis and FLAC a maximum).
 
     Raises:
-        AudioOutputError: libsndfile cannot write files with that extension, or the
+        AudioOutputError: the extension is not one of :data:`OUTPUT_CONTAINERS`, or the
         container cannot hold ``channels`` channels (MP3 2, FLAC 8) or, with
         ``exact_rate``, ``sample_rate``.
     """
     extension = os.path.splitext(os.fspath(path))[1].lstrip('.').upper()
-    container = {'OGA': 'OGG', 'OPUS': 'OGG', 'AIF': 'AIFF'}.get(extension, extension)
-    if container not in sf.available_formats():
-        raise AudioOutputError(f'cannot write {path}: unknown audio extension {extension!r} '
-                               f'(use .wav, .flac, .ogg, .mp3 ...)')
+    container = OUTPUT_CONTAINERS.get(extension)
+    if container is None or container not in sf.available_formats():
+        supported = ', '.join('.' + name.lower() for name in OUTPUT_CONTAINERS
+                              if OUTPUT_CONTAINERS[name] in sf.available_formats())
+        raise AudioOutputError(f'cannot write {path}: unsupported output extension '
+                               f'{"." + extension.lower() if extension else "(none)"} '
+                               f'(use {supported})')
     subtype = 'OPUS' if extension == 'OPUS' else _subtype(container, source.subtype)
     _check_channels(path, container, subtype, channels)
     return AudioFormat(_rate(path, container, subtype, sample_rate, exact_rate), channels,

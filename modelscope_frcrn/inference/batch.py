@@ -320,12 +320,15 @@ time-frequency bin) is attenuated: 0 returns the input, 6-12 dB leaves a natural
 background (film, podcast, and speech recognition, which often does worse on
 fully denoised audio), no limit (default) removes as much noise as the model can.
 
-Output formats: the extension picks the container. Lossy inputs (MP3, Vorbis,
-Opus) become 16-bit PCM in WAV, FLAC or AIFF. A kept rate that an encoder does
-not take is resampled to the nearest one it takes (MP3: 8-48 kHz; Opus: 8, 12,
-16, 24, 48 kHz; Vorbis: up to 200 kHz; FLAC: up to 655 kHz); a --sample-rate it
-does not take, and more channels than the container holds (MP3 2, FLAC 8), are
-refused before any work (use --mono, or a .wav output).
+Output formats: the extension picks the container, one of .wav, .flac, .ogg/.oga,
+.opus, .mp3, .aif/.aiff/.aifc, .caf, .w64, .rf64, .au/.snd (others are refused).
+Lossy inputs (MP3, Vorbis, Opus) become 16-bit PCM in WAV, FLAC or AIFF. A kept
+rate that an encoder does not take is resampled to the nearest one it takes (MP3:
+8-48 kHz; Opus: 8, 12, 16, 24, 48 kHz; Vorbis: up to 200 kHz; FLAC: up to 655 kHz);
+a --sample-rate it does not take, and more channels than the container holds (MP3
+2, FLAC 8), are refused before any work (use --mono, or a .wav output). Vorbis and
+Opus take 6 channels (Opus also 7 and 8) as surround sound and low-pass the last
+one as its LFE channel.
 
 Outputs: one file with -o FILE is written there; otherwise -o names a folder
 (folders keep their layout under it). Without -o, a file's output goes beside
