@@ -270,12 +270,58 @@ def output_is_complete(input_path, output_path) -> bool:
 
 def write_blocks(stream, blocks: Iterable[np.ndarray], audio_format: AudioFormat) -> None:
     """Write ``[C, n]`` float blocks to an open binary ``stream``; integer and lossy encodings
-    are clipped to full scale (libsndfile would otherwise wrap around)."""
+    are clipped to full scale (libsndfile would otherwise wrap around).
+
+    Raises:
+        OSError: the stream's own error (a full disk...), once libsndfile has returned.
+    """
     clip = audio_format.subtype not in _FLOAT_SUBTYPES
-    with sf.SoundFile(stream, 'w', audio_format.sample_rate, audio_format.channels,
-                      audio_format.subtype, format=audio_format.format) as output:
-        for block in blocks:
-            output.write(np.clip(block, -1.0, 1.0).T if clip else block.T)
+    kept = _KeptErrors(stream)
+    try:
+        with sf.SoundFile(kept, 'w', audio_format.sample_rate, audio_format.channels,
+                          audio_format.subtype, format=audio_format.format) as output:
+            for block in blocks:
+                output.write(np.clip(block, -1.0, 1.0).T if clip else block.T)
+    except Exception:  # libsndfile's or soundfile's reaction to the failed write, if any
+        if kept.error is None:
+            raise
+    if kept.error is not None:
+        raise kept.error
+
+
+class _KeptErrors:
+    """The stream libsndfile writes through, keeping the first ``OSError`` (a full disk, a
+    failing device) instead of letting it escape libsndfile's C callbacks, where it would be
+    printed as a traceback and ignored; :func:`write_blocks` raises it afterwards."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.error: Optional[OSError] = None
+
+    def __repr__(self) -> str:  # soundfile names the stream in its errors
+        return repr(self._stream)
+
+    def write(self, data) -> int:
+        if self.error is None:
+            try:
+                return self._stream.write(data)
+            except OSError as error:
+                self.error = error
+        return 0
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        try:
+            return self._stream.seek(offset, whence)
+        except OSError as error:
+            self.error = self.error or error
+            return self.tell()
+
+    def tell(self) -> int:
+        try:
+            return self._stream.tell()
+        except OSError as error:
+            self.error = self.error or error
+            return 0
 
 
 def resample_blocks(blocks: Iterable[np.ndarray], from_rate: int, to_rate: int

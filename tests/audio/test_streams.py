@@ -1,6 +1,9 @@
 """modelscope_frcrn.audio.streams: the output format chosen for each container, write failures
 as AudioOutputError, resume's completeness check, and no decoded temporary copy left behind."""
+import errno
+import io
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -65,6 +68,53 @@ def test_an_unwritable_folder_is_an_output_error_naming_the_file(tmp_path):
     with pytest.raises(AudioOutputError, match='blocked/out.wav'):
         write_audio_file(tmp_path / 'blocked' / 'out.wav', [np.zeros((1, 1600), np.float32)],
                          source())
+
+
+class FullDisk(io.RawIOBase):
+    """A file descriptor's writes that fail with ENOSPC once ``room`` bytes are written."""
+
+    def __init__(self, handle: int, room: int):
+        self.file = io.FileIO(handle, 'wb')
+        self.room = room
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def write(self, data):
+        if self.file.tell() + len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self.file.write(data)
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        return self.file.seek(offset, whence)
+
+    def tell(self):
+        return self.file.tell()
+
+    def close(self):
+        self.file.close()
+        super().close()
+
+
+@pytest.mark.parametrize('name, room', [('out.wav', 0), ('out.wav', 5000), ('out.flac', 5000),
+                                        ('out.mp3', 2000)])
+def test_a_full_disk_is_an_output_error_naming_the_file_without_a_traceback(tmp_path, monkeypatch,
+                                                                          name, room):
+    from modelscope_frcrn import atomic
+
+    monkeypatch.setattr(atomic.os, 'fdopen',
+                        lambda handle, mode: io.BufferedWriter(FullDisk(handle, room)))
+    escaped = []  # what libsndfile's write callbacks raised: printed as tracebacks, then ignored
+    monkeypatch.setattr(sys, 'unraisablehook', escaped.append)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 16000)).astype(np.float32)
+    audio_format = output_format(name, source(), 16000, 1)
+
+    with pytest.raises(AudioOutputError, match=f'{name}.*No space left on device'):
+        write_audio_file(tmp_path / name, [noise] * 4, audio_format)
+    assert escaped == [] and list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- resume check
