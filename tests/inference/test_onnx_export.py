@@ -84,7 +84,28 @@ def test_missing_onnxruntime_names_the_extra(small_model, monkeypatch):
         build_enhancer(small_model, backend='onnx')
 
 
-@pytest.mark.slow  # two official-size exports; CI keeps the other export tests
+def test_the_onnx_check_leaves_the_callers_mode_alone(random_model_dir, monkeypatch):
+    """The fast half of the test below, for CI: onnx_max_difference used to switch the caller's
+    network to eval mode (issue 13 item 14); onnxruntime is stood in for, so no export is needed."""
+    from modelscope_frcrn.inference import backends
+    from modelscope_frcrn.inference.onnx_export import onnx_max_difference
+
+    class Exported:  # onnxruntime on an exported file: gives back what PyTorch would
+        def __init__(self, path, device, win_len, hop):
+            pass
+
+        def __call__(self, noisy):
+            return noisy
+
+    monkeypatch.setattr(backends, 'OnnxEnhancer', Exported)
+    model = FRCRNModel(str(random_model_dir), width=SMALL_WIDTH).train()
+    before = {name: buffer.clone() for name, buffer in model.named_buffers()}
+    onnx_max_difference(model, 'unused.onnx', seconds=0.1)
+    assert model.training and all(module.training for module in model.modules())
+    assert all(torch.equal(buffer, before[name]) for name, buffer in model.named_buffers())
+
+
+@pytest.mark.slow  # an export and a check of the training-mode network (30 s); CI: the test above
 @needs_onnx
 def test_export_and_check_leave_the_callers_mode_alone(random_model_dir, tmp_path):
     from modelscope_frcrn.inference.onnx_export import export_onnx, onnx_max_difference
