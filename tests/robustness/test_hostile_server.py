@@ -82,6 +82,7 @@ def test_header_lies_get_a_4xx_answer(server):
         answer = post_audio(server, data)
         assert answer.status in (200, 400, 413, 415), (name, answer.body[:200])
         assert answer.status == 200 or 'error' in answer.json()
+    assert post_audio(server, UPLOAD).status == 200  # and the server stays up
 
 
 def test_a_burst_of_concurrent_uploads_is_answered_each():

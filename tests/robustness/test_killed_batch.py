@@ -21,6 +21,23 @@ def same_audio(source, output) -> bool:
             and np.abs(original.astype(np.int32) - written).max() <= 2)
 
 
+def listing(folder):
+    """The folder's files (a file can vanish between listing and stat: a rename)."""
+    return list(folder.iterdir()) if folder.is_dir() else []
+
+
+def partial_files(folder) -> dict:
+    """name -> size of the hidden temporary files of writes in progress (write_atomically's)."""
+    found = {}
+    for path in listing(folder):
+        try:
+            if path.name.startswith('.') and path.suffix == '.part':
+                found[path.name] = path.stat().st_size
+        except FileNotFoundError:  # renamed meanwhile
+            pass
+    return found
+
+
 def test_a_killed_folder_run_resumes_with_no_partial_output(tmp_path, identity_model_dir):
     inputs, outputs = tmp_path / 'in', tmp_path / 'out'
     inputs.mkdir()
@@ -33,16 +50,19 @@ def test_a_killed_folder_run_resumes_with_no_partial_output(tmp_path, identity_m
 
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while not (outputs.is_dir() and any(path.suffix == '.wav' for path in outputs.iterdir())):
+    # killed once a file is finished and the next one is half written (its temporary file has
+    # more than a header), so the kill lands in the middle of a write
+    while not (any(path.suffix == '.wav' for path in listing(outputs))
+               and any(size > 1000 for size in partial_files(outputs).values())):
         assert first.poll() is None, first.stderr.read().decode()
         assert time.monotonic() < deadline
-        time.sleep(0.01)
+        time.sleep(0.005)
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=60)
     first.stderr.close()
 
     finished = sorted(path.name for path in outputs.iterdir() if path.suffix == '.wav')
-    assert 1 <= len(finished) < FILES
+    assert 1 <= len(finished) < FILES and partial_files(outputs)  # the write the kill cut short
     assert all(same_audio(inputs / name, outputs / name) for name in finished)
 
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
