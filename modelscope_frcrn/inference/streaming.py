@@ -23,6 +23,7 @@ from ..audio.io import MAX_CHANNELS, samples_from_array, check_sample_rate
 from ..audio.levels import FixedLevel, RunningLevel
 from ..audio.stages import Chain, SampleQueue
 from ..errors import AudioInputError, AudioLayoutError, UsageError
+from . import bandsplit
 from .backends import Enhancer
 from .bandsplit import FULL
 from .denoiser import Denoiser
@@ -73,9 +74,10 @@ class StreamDenoiser:
         if not 1 <= channels <= MAX_CHANNELS:
             raise AudioLayoutError(f'a stream has 1 to {MAX_CHANNELS} channels, got {channels}')
         self.sample_rate, self.channels = sample_rate, channels
-        self.denoiser = _denoiser_for_latency(enhance, sample_rate, latency_seconds, hop)
+        self.denoiser = _denoiser_for_latency(enhance, sample_rate, latency_seconds, hop,
+                                              bandwidth)
         #: The delay of the output, in samples at ``sample_rate``.
-        self.latency = self.denoiser.lag(sample_rate)
+        self.latency = self.denoiser.lag(sample_rate, bandwidth)
         self._settings = {'bandwidth': bandwidth, 'atten_limit_db': atten_limit_db, 'mono': mono}
         self._gain = None if gain is None else \
             np.broadcast_to(np.asarray(gain, np.float32).reshape(-1, 1), (channels, 1))
@@ -172,7 +174,7 @@ class StreamDenoiser:
 
 
 def _denoiser_for_latency(enhance: Enhancer, sample_rate: int, latency_seconds: float,
-                          hop: int) -> Denoiser:
+                          hop: int, bandwidth: str) -> Denoiser:
     """The denoiser with the longest chunk whose delay at ``sample_rate`` is at most
     ``latency_seconds`` (overlap: ``OVERLAP_SHARE`` of it), or :class:`UsageError`."""
     budget = latency_seconds * sample_rate
@@ -181,7 +183,7 @@ def _denoiser_for_latency(enhance: Enhancer, sample_rate: int, latency_seconds: 
         denoiser = Denoiser(enhance, chunk_seconds=hops * hop / MODEL_SAMPLE_RATE,
                             overlap_seconds=math.ceil(hops * OVERLAP_SHARE) * hop
                             / MODEL_SAMPLE_RATE, hop=hop)
-        lag = denoiser.lag(sample_rate)
+        lag = denoiser.lag(sample_rate, bandwidth)
         if lag <= budget:
             return denoiser
         if hops == MIN_CHUNK_HOPS:
@@ -189,5 +191,14 @@ def _denoiser_for_latency(enhance: Enhancer, sample_rate: int, latency_seconds: 
                 f'latency_seconds={latency_seconds:g} is below what the model needs at '
                 f'{sample_rate} Hz: at least {lag / sample_rate:.3f} s ({lag} samples: a '
                 f'{1000 * MIN_CHUNK_HOPS * hop / MODEL_SAMPLE_RATE:.0f} ms chunk'
-                f'{", plus the resamplers to and from 16 kHz" if sample_rate != MODEL_SAMPLE_RATE else ""})')
+                f'{_extra_delays(sample_rate, bandwidth)})')
         hops -= 1
+
+
+def _extra_delays(sample_rate: int, bandwidth: str) -> str:
+    """What adds to the chunk's delay at ``sample_rate``, for the latency error message."""
+    if sample_rate == MODEL_SAMPLE_RATE:
+        return ''
+    full_band = bandsplit.applies(bandwidth, sample_rate, sample_rate)
+    return ', plus the resamplers to and from 16 kHz' + \
+        (" and the upper band's STFT window" if full_band else '')
