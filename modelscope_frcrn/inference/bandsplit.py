@@ -64,6 +64,7 @@ from ..audio.streams import Resampler
 from ..errors import UsageError
 from .backends import Enhancer
 from .spectra import MODEL_HOP, stft, window
+from .strength import limit_attenuation
 
 #: ``bandwidth`` values: the input's own band, or the model's (below 8 kHz; resampled back).
 FULL, MODEL = 'full', 'model'
@@ -150,23 +151,27 @@ def noise_weight(gain: np.ndarray) -> np.ndarray:
 
 
 class BandGainEnhancer:
-    """Wraps an enhancer so that each chunk also reports its input and the upper band's gain.
+    """Wraps an enhancer so that each chunk also reports its input and the frame gain.
 
     Args:
         enhance: the network at 16 kHz, ``[C, T] -> [C, T]``.
-        floor: the upper band's lowest gain (:func:`gain_floor`).
+        attenuation_floor: the attenuation limit's floor
+            (:func:`~modelscope_frcrn.inference.strength.attenuation_floor`), applied to the
+            enhanced chunk; the frame gain is the model's own output's, so that where the
+            upper band's noise is learned does not depend on the limit.
 
-    Shape: ``[C, T]`` -> ``[3C, T]``: the enhanced chunk, the noisy chunk, and ``g - 1``
-    (``g``: :func:`frame_gain`), in that order (see :func:`rows`).
+    Shape: ``[C, T]`` -> ``[3C, T]``: the enhanced chunk (held to the limit), the noisy
+    chunk, and ``g - 1`` (``g``: :func:`frame_gain`), in that order (see :func:`rows`).
     """
 
-    def __init__(self, enhance: Enhancer, floor: float):
-        self.enhance, self.floor = enhance, floor
+    def __init__(self, enhance: Enhancer, attenuation_floor: float):
+        self.enhance, self.attenuation_floor = enhance, attenuation_floor
 
     def __call__(self, noisy: np.ndarray) -> np.ndarray:
         enhanced = self.enhance(noisy)
-        gain = frame_gain(noisy, enhanced, self.floor)
-        return np.concatenate([enhanced, noisy, gain - 1.0], axis=0)
+        gain = frame_gain(noisy, enhanced, gain_floor(0.0))
+        limited = limit_attenuation(noisy, enhanced, self.attenuation_floor)
+        return np.concatenate([limited, noisy, gain - 1.0], axis=0)
 
 
 def rows(stacked: np.ndarray):

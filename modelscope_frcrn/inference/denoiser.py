@@ -133,18 +133,17 @@ class Denoiser:
         ``output_rate`` out, ``level`` normalising the network's input. Its output lags its
         input by at most :meth:`lag` input samples; once finished, it has given out the
         input's length in time, give or take a sample (cut with :func:`fit_length`)."""
-        enhance = limited(self.enhancer, atten_limit_db)
         if bandsplit.applies(bandwidth, sample_rate, output_rate):
-            high_floor = bandsplit.gain_floor(attenuation_floor(atten_limit_db))
-            chunks = self._chunker(bandsplit.BandGainEnhancer(enhance, high_floor))
+            floor = attenuation_floor(atten_limit_db)
+            chunks = self._chunker(bandsplit.BandGainEnhancer(self.enhancer, floor))
             enhance_stacked = Chain([
                 Map(level.apply), chunks.stream(on_chunk),
                 Map(lambda block: block / bandsplit.level_gains(level.gains(block.shape[-1])))])
-            stages = [bandsplit.FullBand(sample_rate, enhance_stacked, high_floor)]
+            stages = [bandsplit.FullBand(sample_rate, enhance_stacked, bandsplit.gain_floor(floor))]
             rate = sample_rate
         else:
             stages = [Resampler(sample_rate, MODEL_SAMPLE_RATE), Map(level.apply),
-                      self._chunker(enhance).stream(on_chunk),
+                      self._chunker(limited(self.enhancer, atten_limit_db)).stream(on_chunk),
                       Map(lambda block: block / level.gains(block.shape[-1]))]
             rate = MODEL_SAMPLE_RATE
         if mono:
