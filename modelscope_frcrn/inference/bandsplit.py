@@ -33,7 +33,7 @@ full-band game noise at 0-15 dB SNR, high-band SNR against the clean speech): th
 earlier gain, ``g`` for the whole upper band, also took the air of the voice down
 in frames where the model removed loud low-frequency noise: 4.4 dB, against
 14.5 dB for the untouched noisy band; this one gives 12.7 dB (DeepFilterNet3 at
-48 kHz: 12.4), better than the untouched band on 10 of the 12 mixtures; the
+48 kHz: 12.4), as good as the untouched band or better on 10 of the 12; the
 mean falls short of it through the one whose upper band is almost noise-free
 (53.7 dB), where the model took parts of the voice for noise (13.5 dB). Clean
 speech keeps its upper band (-0.0 dB; -0.8 before), white noise loses more above

@@ -311,9 +311,11 @@ format unless --sample-rate/--mono say otherwise. Long recordings are processed
 in cross-faded chunks, so memory does not grow with length.
 
 Bandwidth: the model works at 16 kHz (up to 8 kHz). For 44.1/48 kHz recordings the
-band above 8 kHz is kept and cleaned with a gain that follows what the model did
-in its top band (--bandwidth full, the default); --bandwidth model gives the
-model's band only (everything above 8 kHz removed).
+band above 8 kHz is kept and cleaned bin by bin: its noise is learned where the
+model hears only noise and taken down at least as far as the model took it, what
+stands above that noise (the air of the voice) stays (--bandwidth full, the
+default); --bandwidth model gives the model's band only (everything above 8 kHz
+removed).
 
 Strength: --atten-limit DB caps how much any part of the signal (any
 time-frequency bin) is attenuated: 0 returns the input, 6-12 dB leaves a natural
