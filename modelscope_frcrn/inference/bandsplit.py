@@ -273,7 +273,7 @@ class UpperBandCleaner:
             self._buffer = np.zeros((block.shape[0], self.hop), np.float32)
             self._tail = np.zeros((block.shape[0] // 2, self.hop), np.float32)
         buffer = np.concatenate([self._buffer, block], axis=1)
-        frames = max(0, (buffer.shape[-1] - self.hop) // self.hop)
+        frames = (buffer.shape[-1] - self.hop) // self.hop  # the buffer holds a hop at least
         self._buffer = buffer[:, frames * self.hop:]
         return self._emit(self._frames(buffer, frames))
 
