@@ -38,7 +38,7 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
         >>> pcm = np.frombuffer(result[OutputKeys.OUTPUT_PCM], dtype=np.int16)
 
     Inputs: a file path, URL, the bytes of an audio file, or a numpy array of
-    16 kHz samples (``[T]`` or ``[T, C]``). Long inputs are enhanced in
+    samples (``[T]`` or ``[T, C]``) at 16 kHz or at ``array_sample_rate`` Hz (a call option). Long inputs are enhanced in
     cross-faded chunks of ``chunk_seconds``, so memory does not grow with length.
     ``backend`` (``'torch'`` or ``'onnx'``) and ``precision`` (``'fp32'``,
     ``'bf16'``, ``'fp16'`` on GPUs) choose how the network runs; see
@@ -74,18 +74,23 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
         """Accept everything :func:`~modelscope_frcrn.audio.read_audio` accepts; it raises
         a specific error for the rest (ModelScope's check raises a bare AssertionError)."""
 
-    def preprocess(self, inputs: Input, **preprocess_params) -> Dict[str, Any]:
+    def preprocess(self, inputs: Input, array_sample_rate: Optional[int] = None
+                   ) -> Dict[str, Any]:
         """Returns ``noisy`` ``[C, T]`` at 16 kHz and the input's ``sample_rate``."""
-        return self.preprocessor(inputs)
+        if array_sample_rate is None:
+            return self.preprocessor(inputs)  # a configured preprocessor may take the input only
+        return self.preprocessor(inputs, array_sample_rate=array_sample_rate)
 
     def _sanitize_parameters(self, **pipeline_parameters):
         """The output rate goes to both forward and postprocess; the strength and bandwidth
-        to forward only."""
+        to forward only; a numpy input's rate to preprocess."""
+        preprocess = {'array_sample_rate': pipeline_parameters.pop('array_sample_rate')
+                      } if 'array_sample_rate' in pipeline_parameters else {}
         forward = {name: pipeline_parameters.pop(name)
                    for name in ('bandwidth', 'atten_limit_db') if name in pipeline_parameters}
         if 'sample_rate' in pipeline_parameters:
             forward['sample_rate'] = pipeline_parameters['sample_rate']
-        return {}, forward, pipeline_parameters
+        return preprocess, forward, pipeline_parameters
 
     def forward(self, inputs: Dict[str, Any], sample_rate: SampleRate = MODEL_SAMPLE_RATE,
                 bandwidth: str = FULL, atten_limit_db: Optional[float] = None,

@@ -25,10 +25,12 @@ class FRCRNAudioPreprocessor(Preprocessor):
         super().__init__(mode)
         self.array_sample_rate = array_sample_rate
 
-    def __call__(self, data: Union[AudioSource, Mapping]) -> Dict[str, Any]:
+    def __call__(self, data: Union[AudioSource, Mapping],
+                 array_sample_rate: Optional[int] = None) -> Dict[str, Any]:
         """Shape: returns ``noisy`` ``[C, T]`` float32 at 16 kHz and the input's ``sample_rate``;
         inputs at another rate also give ``original`` ``[C, T']`` at their own rate (for
-        full-band output).
+        full-band output). ``array_sample_rate`` is a numpy input's rate for this call
+        (default: the one given at construction).
 
         A mapping with a ``noisy`` entry is a ready training or evaluation
         segment (``{'noisy': [T], 'clean': [T]}``, as ``to_segment`` makes) and
@@ -37,7 +39,7 @@ class FRCRNAudioPreprocessor(Preprocessor):
         """
         if isinstance(data, Mapping) and 'noisy' in data:
             return data
-        samples, sample_rate = read_audio(data, self.array_sample_rate)
+        samples, sample_rate = read_audio(data, array_sample_rate or self.array_sample_rate)
         result = {'noisy': torch.from_numpy(resample(samples, sample_rate, MODEL_SAMPLE_RATE)),
                   'sample_rate': sample_rate}
         if sample_rate != MODEL_SAMPLE_RATE:

@@ -5,8 +5,10 @@ from typing import Optional, Tuple
 import numpy as np
 from PIL import Image
 
+#: the window at 16 kHz (32 ms, 31 Hz per bin); other rates keep its duration, so an image
+#: always spans 0 Hz to the Nyquist frequency in ``N_FFT // 2 + 1`` rows of source bins
 N_FFT = 512
-HOP = 256
+REFERENCE_RATE = 16000
 BLOCK_FRAMES = 1024
 DYNAMIC_RANGE_DB = 80.0
 #: the scale's top is never below this (a full-scale sine peaks near +42 dB), so silence stays dark
@@ -18,41 +20,46 @@ PALETTE_ANCHORS = np.array([[0, 0, 4], [59, 15, 112], [140, 41, 129], [222, 73, 
                             [254, 159, 109], [252, 253, 191]], dtype=np.float64)
 
 
-def spectrogram_db(samples: np.ndarray) -> np.ndarray:
-    """Power spectrogram in dB (Hann window, ``N_FFT`` points, hop ``HOP``), float32.
+def spectrogram_db(samples: np.ndarray, sample_rate: int = REFERENCE_RATE) -> np.ndarray:
+    """Power spectrogram in dB (Hann window of ``N_FFT`` points at 16 kHz, the same duration at
+    ``sample_rate``, half-window hop), float32.
 
-    Shape: ``[T]`` -> ``[N_FFT // 2 + 1, frames]``, frames >= 1 (short inputs are zero-padded).
+    Shape: ``[T]`` -> ``[n_fft // 2 + 1, frames]``, frames >= 1 (short inputs are zero-padded).
     Computed ``BLOCK_FRAMES`` frames at a time, so temporaries stay small for long inputs.
     """
+    n_fft = 2 * round(N_FFT * sample_rate / REFERENCE_RATE / 2)
     samples = np.asarray(samples, dtype=np.float32)
-    if samples.size < N_FFT:
-        samples = np.pad(samples, (0, N_FFT - samples.size))
-    frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP]  # a view [F, N_FFT]
-    window = np.hanning(N_FFT).astype(np.float32)
-    decibels = np.empty((N_FFT // 2 + 1, len(frames)), dtype=np.float32)
+    if samples.size < n_fft:
+        samples = np.pad(samples, (0, n_fft - samples.size))
+    frames = np.lib.stride_tricks.sliding_window_view(samples, n_fft)[::n_fft // 2]  # [F, n_fft]
+    window = np.hanning(n_fft).astype(np.float32)
+    decibels = np.empty((n_fft // 2 + 1, len(frames)), dtype=np.float32)
     for start in range(0, len(frames), BLOCK_FRAMES):
         power = np.abs(np.fft.rfft(frames[start:start + BLOCK_FRAMES] * window, axis=-1)) ** 2
         decibels[:, start:start + BLOCK_FRAMES] = 10.0 * np.log10(np.maximum(power.T, 1e-12))
     return decibels
 
 
-def spectrogram_png(samples: np.ndarray, reference_db: Optional[float] = None) -> bytes:
-    """A PNG of the spectrogram of 16 kHz ``samples`` ``[T]``, low frequencies at the bottom.
+def spectrogram_png(samples: np.ndarray, reference_db: Optional[float] = None,
+                    sample_rate: int = REFERENCE_RATE) -> bytes:
+    """A PNG of the spectrogram of ``samples`` ``[T]``, 0 Hz at the bottom, the Nyquist
+    frequency at the top.
 
     Colours span ``DYNAMIC_RANGE_DB`` below ``reference_db`` (default: the
     loudest bin of ``samples``).
     """
-    return _png(spectrogram_db(samples), reference_db)
+    return _png(spectrogram_db(samples, sample_rate), reference_db)
 
 
-def comparison_pngs(noisy: np.ndarray, enhanced: np.ndarray) -> Tuple[bytes, bytes]:
+def comparison_pngs(noisy: np.ndarray, enhanced: np.ndarray,
+                    sample_rate: int = REFERENCE_RATE) -> Tuple[bytes, bytes]:
     """PNGs of both spectrograms on the noisy one's colour scale, so removed noise shows as darker.
 
     Shape: ``[T]``, ``[T]`` -> (noisy PNG, enhanced PNG).
     """
-    noisy_db = spectrogram_db(noisy)
+    noisy_db = spectrogram_db(noisy, sample_rate)
     reference = float(noisy_db.max())
-    return _png(noisy_db, reference), _png(spectrogram_db(enhanced), reference)
+    return _png(noisy_db, reference), _png(spectrogram_db(enhanced, sample_rate), reference)
 
 
 def _png(decibels: np.ndarray, reference_db: Optional[float]) -> bytes:

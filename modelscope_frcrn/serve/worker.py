@@ -1,10 +1,12 @@
 """What the demo does with one upload: validate, denoise (one at a time), render.
 
 Kept apart from HTTP so it can be tested and reused without a server. Uploads
-are decoded block by block, mixed down to mono and resampled to 16 kHz as they
-are decoded (the output is 16 kHz mono either way), so memory does not grow
-with the channel count or the sample rate; what decoding may cost (channels x
-samples) is checked from the header before any of it is done.
+are decoded block by block and mixed down to mono as they are decoded, so memory
+does not grow with the channel count; what decoding may cost (channels x
+samples) is checked from the header before any of it is done. The output is mono
+at the upload's rate, full band (see :mod:`~modelscope_frcrn.inference.bandsplit`),
+within ``MIN_RATE``..``MAX_RATE``: uploads outside it are resampled to the nearer end
+as they are decoded.
 """
 import base64
 import io
@@ -38,6 +40,9 @@ MAX_QUEUED = 4
 #: what decoding one upload may cost, in samples (channels x frames): 5.5 min of 8-channel
 #: 48 kHz audio. A 1 MB FLAC can declare 8 channels at 384 kHz for 5.5 min (1 billion samples)
 MAX_DECODED_SAMPLES = 8 * 48000 * MAX_SECONDS
+#: the rates the demo answers at: below the model's, the model's; above 48 kHz (where
+#: DeepFilterNet and the decode cost limit stop), 48 kHz
+MIN_RATE, MAX_RATE = MODEL_SAMPLE_RATE, 48000
 
 Pipeline = Callable[[np.ndarray], Dict[str, Any]]
 
@@ -57,6 +62,7 @@ class Enhancement:
     input_png: bytes
     enhanced_png: bytes
     audio_seconds: float
+    sample_rate: int
     processing_seconds: float
     queued_seconds: float
 
@@ -65,15 +71,16 @@ class Enhancement:
         return {
             'enhanced_wav': _base64(self.wav), 'input_spectrogram': _base64(self.input_png),
             'enhanced_spectrogram': _base64(self.enhanced_png),
-            'audio_seconds': round(self.audio_seconds, 3),
+            'audio_seconds': round(self.audio_seconds, 3), 'sample_rate': self.sample_rate,
             'processing_seconds': round(self.processing_seconds, 3),
             'queued_seconds': round(self.queued_seconds, 3),
         }
 
 
 class DemoWorker:
-    """Runs ``pipeline`` (the ModelScope ANS pipeline, or anything that maps 16 kHz mono
-    float32 ``[T]`` to ``{'output_pcm': int16 bytes}``) on uploads, one at a time.
+    """Runs ``pipeline`` (the ModelScope ANS pipeline, or anything called as it is here:
+    mono float32 ``[T]``, ``array_sample_rate=``, ``sample_rate='keep'`` and the strength ->
+    ``{'output_pcm': int16 bytes}`` at that rate) on uploads, one at a time.
 
     One worker thread decodes, denoises and renders every upload in turn, so
     memory holds one inference (in one thread's heap, reused from request to
@@ -148,14 +155,16 @@ class DemoWorker:
     def _enhance(self, data: bytes, arrived: float, atten_limit_db: Optional[float] = None
                  ) -> Enhancement:
         started = time.perf_counter()
-        noisy = decode_mono(data)
+        noisy, rate = decode_mono(data)
         strength = {} if atten_limit_db is None else {'atten_limit_db': atten_limit_db}
-        pcm = np.frombuffer(self.pipeline(noisy, **strength)[OutputKeys.OUTPUT_PCM], dtype='<i2')
+        result = self.pipeline(noisy, array_sample_rate=rate, sample_rate='keep', **strength)
+        pcm = np.frombuffer(result[OutputKeys.OUTPUT_PCM], dtype='<i2')
         processing = time.perf_counter() - started
-        input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768)
-        return Enhancement(wav=wav_bytes(pcm), input_png=input_png, enhanced_png=enhanced_png,
-                           audio_seconds=noisy.size / MODEL_SAMPLE_RATE,
-                           processing_seconds=processing, queued_seconds=started - arrived)
+        input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768, rate)
+        return Enhancement(wav=wav_bytes(pcm, rate), input_png=input_png,
+                           enhanced_png=enhanced_png, audio_seconds=noisy.size / rate,
+                           sample_rate=rate, processing_seconds=processing,
+                           queued_seconds=started - arrived)
 
 
 def check_upload(data: bytes) -> None:
@@ -194,9 +203,10 @@ def check_decode_cost(channels: int, sample_rate: int, frames: int) -> None:
                                    f'at 48 kHz')
 
 
-def decode_mono(data: bytes) -> np.ndarray:
-    """The upload ``data`` as mono float32 ``[T]`` at 16 kHz, decoded block by block: channels
-    averaged and resampled as they are decoded, so only one block is ever held at full width.
+def decode_mono(data: bytes) -> Tuple[np.ndarray, int]:
+    """The upload ``data`` as mono float32 ``[T]`` and its rate (the upload's, within
+    ``MIN_RATE``..``MAX_RATE``), decoded block by block: channels averaged (and resampled) as
+    they are decoded, so only one block is ever held at full width.
 
     Raises:
         AudioInputError (or a subclass): as :func:`check_upload`, or damaged data, or NaN or
@@ -205,9 +215,9 @@ def decode_mono(data: bytes) -> np.ndarray:
     """
     with _open_upload(data) as stream:
         check_decode_cost(stream.channels, stream.samplerate, stream.frames)
+        rate = min(max(stream.samplerate, MIN_RATE), MAX_RATE)
         try:
-            blocks = list(resample_blocks(_mono_blocks(stream), stream.samplerate,
-                                          MODEL_SAMPLE_RATE))
+            blocks = list(resample_blocks(_mono_blocks(stream), stream.samplerate, rate))
         except sf.LibsndfileError as error:
             raise AudioDecodeError(f'the upload cannot be decoded past {stream.tell()} samples '
                                    f'(corrupt data): {error.error_string}') from error
@@ -216,7 +226,7 @@ def decode_mono(data: bytes) -> np.ndarray:
         raise EmptyAudioError('the upload contains no samples')
     if not np.isfinite(mono).all():
         raise AudioInputError('the upload contains NaN or infinite samples')
-    return mono
+    return mono, rate
 
 
 def _mono_blocks(stream: sf.SoundFile) -> Iterator[np.ndarray]:
@@ -240,10 +250,10 @@ def check_size(size: int) -> None:
                                    f'{MAX_UPLOAD_BYTES / 2**20:.0f} MB')
 
 
-def wav_bytes(pcm: np.ndarray) -> bytes:
-    """16 kHz int16 samples ``[T]`` as a PCM_16 WAV file."""
+def wav_bytes(pcm: np.ndarray, sample_rate: int) -> bytes:
+    """int16 samples ``[T]`` as a PCM_16 WAV file."""
     stream = io.BytesIO()
-    sf.write(stream, pcm, MODEL_SAMPLE_RATE, subtype='PCM_16', format='WAV')
+    sf.write(stream, pcm, sample_rate, subtype='PCM_16', format='WAV')
     return stream.getvalue()
 
 

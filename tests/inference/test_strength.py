@@ -179,4 +179,5 @@ def test_demo_worker_hands_the_limit_to_the_pipeline(tmp_path):
     worker.enhance(wav.getvalue())
     worker.enhance(wav.getvalue(), 12.0)
 
-    assert calls == [{}, {'atten_limit_db': 12.0}]
+    keep = {'array_sample_rate': 16000, 'sample_rate': 'keep'}
+    assert calls == [keep, {**keep, 'atten_limit_db': 12.0}]

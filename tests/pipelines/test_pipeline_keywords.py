@@ -1,5 +1,5 @@
 """The README's pipeline keywords beyond the model card's contract: ``backend='onnx'``,
-``precision=``, ``sample_rate=<Hz>``, and an http URL as input."""
+``precision=``, ``sample_rate=<Hz>``, ``array_sample_rate=``, and an http URL as input."""
 import functools
 import http.server
 import threading
@@ -30,6 +30,19 @@ def test_sample_rate_in_hz(identity_model_dir, noisy_file):
     result = build(identity_model_dir)(str(noisy_file), sample_rate=8000)
 
     assert result['sample_rate'] == 8000 and pcm(result).size == 8000
+
+
+def test_array_sample_rate_is_a_numpy_inputs_rate(identity_model_dir, tmp_path):
+    rng = np.random.default_rng(1)
+    at_48k = (0.1 * rng.standard_normal(48000)).astype(np.float32)
+    ans = build(identity_model_dir)
+
+    from_array = ans(at_48k, array_sample_rate=48000, sample_rate='keep')
+    from_file = ans(str(write_wav(tmp_path / 'at_48k.wav', at_48k, 48000, 'FLOAT')),
+                    sample_rate='keep')
+
+    assert from_array['sample_rate'] == 48000 and pcm(from_array).size == 48000
+    np.testing.assert_array_equal(pcm(from_array), pcm(from_file))
 
 
 def test_an_http_url_is_fetched(identity_model_dir, noisy_file):

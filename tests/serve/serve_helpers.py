@@ -64,8 +64,8 @@ def wav_of(samples: np.ndarray, sample_rate: int = 16000, file_format: str = 'WA
     return stream.getvalue()
 
 
-def echo(samples: np.ndarray) -> dict:
-    """A stand-in pipeline: returns its input as the 'enhanced' int16 PCM."""
+def echo(samples: np.ndarray, **options) -> dict:
+    """A stand-in pipeline: returns its input as the 'enhanced' int16 PCM (at its own rate)."""
     return {'output_pcm': to_int16(samples).tobytes()}
 
 
@@ -80,7 +80,7 @@ class SlowPipeline:
         self.most_running = 0
         self._lock = threading.Lock()
 
-    def __call__(self, samples: np.ndarray) -> dict:
+    def __call__(self, samples: np.ndarray, **options) -> dict:
         with self._lock:
             self.running += 1
             self.most_running = max(self.most_running, self.running)

@@ -127,7 +127,7 @@ def test_upload_the_example_and_get_it_denoised(browser, url, tmp_path):
     browser.find_element(By.ID, 'file').send_keys(str(EXAMPLE_WAV))
     wait_for_result(browser)
 
-    assert 'Denoised 9.2 s of audio in' in browser.find_element(By.ID, 'timing').text
+    assert 'Denoised 9.2 s of 16 kHz audio (spectrograms up to 8 kHz) in' in browser.find_element(By.ID, 'timing').text
     for element_id in ('input-spectrogram', 'enhanced-spectrogram'):
         WebDriverWait(browser, 10).until(lambda d: image_width(d, element_id) > 0)
         assert image_width(browser, element_id) == 571  # one column per STFT frame

@@ -2,9 +2,10 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from modelscope_frcrn.serve.spectrogram import (HEIGHT, HOP, MAX_WIDTH, N_FFT, PALETTE_ANCHORS,
+from modelscope_frcrn.serve.spectrogram import (HEIGHT, MAX_WIDTH, N_FFT, PALETTE_ANCHORS,
                                                 comparison_pngs, spectrogram_db, spectrogram_png)
 
 
@@ -14,14 +15,22 @@ def image(png: bytes) -> np.ndarray:
     return np.asarray(picture, dtype=np.float64)
 
 
-def tone(frequency: float, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(int(16000 * seconds)) / 16000
+def tone(frequency: float, seconds: float = 1.0, amplitude: float = 0.5,
+         sample_rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(sample_rate * seconds)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
 
 
 def test_frames_and_bins():
-    assert spectrogram_db(np.zeros(16000)).shape == (N_FFT // 2 + 1, 1 + (16000 - N_FFT) // HOP)
+    assert spectrogram_db(np.zeros(16000)).shape == (N_FFT // 2 + 1, 1 + (16000 - N_FFT) // (N_FFT // 2))
     assert spectrogram_db(np.zeros(10)).shape == (N_FFT // 2 + 1, 1)  # padded to one frame
+
+
+def test_a_48_khz_second_has_as_many_frames_and_spans_up_to_24_khz():
+    decibels = spectrogram_db(tone(12000, sample_rate=48000), 48000)
+    assert decibels.shape == (3 * N_FFT // 2 + 1, 1 + (16000 - N_FFT) // (N_FFT // 2))
+    row = decibels.mean(axis=1).argmax()
+    assert row / (decibels.shape[0] - 1) * 24000 == pytest.approx(12000, abs=20)
 
 
 def test_one_column_per_frame_up_to_the_maximum_width():

@@ -61,15 +61,24 @@ def test_multichannel_uploads_are_mixed_down_block_by_block():
     del eight
     tracemalloc.start()
     try:
-        mono = decode_mono(upload)
+        mono, rate = decode_mono(upload)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    reference = read_mono(upload)  # decodes all 8 channels whole, then mixes and resamples
-    assert mono.shape == reference.shape == (16000 * 30,)
+    reference = read_mono(upload, 48000)  # decodes all 8 channels whole, then mixes
+    assert rate == 48000 and mono.shape == reference.shape == (48000 * 30,)
     np.testing.assert_allclose(mono, reference, atol=1e-4)
-    # the whole decode would hold 46 MB of float32; the result is 1.9 MB
-    assert peak < 12 * 2**20, peak
+    # the whole decode would hold 46 MB of float32; the result is 5.8 MB, held twice while
+    # its blocks are joined
+    assert peak < 2 * mono.nbytes + 4 * 2**20, peak
+
+
+@pytest.mark.parametrize('upload_rate, demo_rate', [(8000, 16000), (44100, 44100),
+                                                    (96000, 48000)])
+def test_uploads_keep_their_rate_within_16_to_48_khz(upload_rate, demo_rate):
+    tone = np.sin(2 * np.pi * 440 * np.arange(upload_rate) / upload_rate).astype(np.float32)
+    mono, rate = decode_mono(wav_of(tone, upload_rate))
+    assert rate == demo_rate and mono.size == pytest.approx(demo_rate, abs=2)
 
 
 def test_nan_samples_in_an_upload_are_refused():

@@ -103,7 +103,8 @@ function showResult(answer, name, started) {
   for (const id of ['enhanced-audio', 'download', 'input-spectrogram', 'enhanced-spectrogram']) $(id).hidden = false;
   const rtf = answer.processing_seconds / answer.audio_seconds;
   const queued = answer.queued_seconds >= 0.1 ? `, after ${answer.queued_seconds.toFixed(1)} s in the queue` : '';
-  $('timing').textContent = `Denoised ${answer.audio_seconds.toFixed(1)} s of audio in ` +
+  $('timing').textContent = `Denoised ${answer.audio_seconds.toFixed(1)} s of ` +
+    `${answer.sample_rate / 1000} kHz audio (spectrograms up to ${answer.sample_rate / 2000} kHz) in ` +
     `${answer.processing_seconds.toFixed(2)} s (real-time factor ${rtf.toFixed(2)})${queued}; ` +
     `${elapsed(started)} s in all, upload and download included.`;
   $('status').textContent = 'Done.';
@@ -142,17 +143,20 @@ async function toggleRecording() {
   $('status').textContent = 'Recording… press "Stop recording" when done.';
 }
 
-// Browsers record WebM/Ogg Opus; decode it here and send 16 kHz mono WAV, which any server reads.
+// Browsers record WebM/Ogg Opus; decode it here and send mono WAV, which any server reads: at
+// the browser's rate (full band, up to 48 kHz) while that fits in the upload limit, else at 16 kHz.
 async function toWav(blob) {
   const context = new AudioContext();
   const decoded = await context.decodeAudioData(await blob.arrayBuffer());
   await context.close();
-  const offline = new OfflineAudioContext(1, Math.ceil(decoded.duration * MODEL_RATE), MODEL_RATE);
+  const fullRate = Math.min(decoded.sampleRate, 48000);
+  const rate = 44 + 2 * decoded.duration * fullRate <= config.max_upload_bytes ? fullRate : MODEL_RATE;
+  const offline = new OfflineAudioContext(1, Math.ceil(decoded.duration * rate), rate);
   const source = offline.createBufferSource();
   source.buffer = decoded;
   source.connect(offline.destination);
   source.start();
-  return encodeWav((await offline.startRendering()).getChannelData(0), MODEL_RATE);
+  return encodeWav((await offline.startRendering()).getChannelData(0), rate);
 }
 
 function encodeWav(samples, rate) {
