@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator, Optional, Union
 import numpy as np
 
 from ..audio import MODEL_SAMPLE_RATE, normalising_gain
+from ..audio.io import READ_BLOCK_FRAMES
 from ..audio.levels import FixedLevel, RunningLevel, gain_for_level, rms_of_blocks
 from ..audio.stages import Chain, Map, run_stage
 from ..audio.streams import (AudioFileReader, Resampler, fit_length, output_format,
@@ -76,7 +77,11 @@ class Denoiser:
         self._check_length(frames, sample_rate, 'the input')
         gain = normalising_gain(samples).astype(np.float32)
         full_band = bandsplit.applies(bandwidth, sample_rate, sample_rate)
-        blocks = self._denoise_blocks([samples], sample_rate, frames, gain,
+        # in file-sized blocks, so that the stages' temporaries (the upper band's spectra take
+        # about 70 bytes a sample) stay a block's size however long the input
+        pieces = (samples[..., start:start + READ_BLOCK_FRAMES]
+                  for start in range(0, frames, READ_BLOCK_FRAMES))
+        blocks = self._denoise_blocks(pieces, sample_rate, frames, gain,
                                       sample_rate if full_band else MODEL_SAMPLE_RATE, False,
                                       progress, bandwidth, atten_limit_db)
         return np.concatenate(list(blocks), axis=1)
