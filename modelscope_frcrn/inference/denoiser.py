@@ -81,10 +81,16 @@ class Denoiser:
         # about 70 bytes a sample) stay a block's size however long the input
         pieces = (samples[..., start:start + READ_BLOCK_FRAMES]
                   for start in range(0, frames, READ_BLOCK_FRAMES))
-        blocks = self._denoise_blocks(pieces, sample_rate, frames, gain,
-                                      sample_rate if full_band else MODEL_SAMPLE_RATE, False,
+        output_rate = sample_rate if full_band else MODEL_SAMPLE_RATE
+        blocks = self._denoise_blocks(pieces, sample_rate, frames, gain, output_rate, False,
                                       progress, bandwidth, atten_limit_db)
-        return np.concatenate(list(blocks), axis=1)
+        enhanced = np.empty((samples.shape[0], round(frames * output_rate / sample_rate)),
+                            np.float32)  # filled in place: joining the blocks would hold two
+        filled = 0
+        for block in blocks:
+            enhanced[:, filled:filled + block.shape[-1]] = block
+            filled += block.shape[-1]
+        return enhanced
 
     def denoise_file(self, input_path, output_path, sample_rate: SampleRate = KEEP,
                      mono: bool = False, progress: Optional[ProgressFactory] = None,

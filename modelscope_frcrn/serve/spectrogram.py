@@ -59,15 +59,22 @@ def comparison_pngs(noisy: np.ndarray, enhanced: np.ndarray,
     """
     noisy_db = spectrogram_db(noisy, sample_rate)
     reference = float(noisy_db.max())
-    return _png(noisy_db, reference), _png(spectrogram_db(enhanced, sample_rate), reference)
+    noisy_png = _png(noisy_db, reference)
+    del noisy_db  # one spectrogram at a time: each is about the size of the signal
+    return noisy_png, _png(spectrogram_db(enhanced, sample_rate), reference)
 
 
 def _png(decibels: np.ndarray, reference_db: Optional[float]) -> bytes:
+    """The PNG of ``decibels`` ``[bins, frames]`` (float32, overwritten with its levels)."""
     top = max(float(decibels.max()) if reference_db is None else reference_db, MIN_TOP_DB)
-    levels = np.clip((decibels[::-1] - (top - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB, 0.0, 1.0)
+    levels = decibels  # in place: a long upload's spectrogram is as large as the signal
+    levels -= top - DYNAMIC_RANGE_DB
+    levels /= DYNAMIC_RANGE_DB
+    np.clip(levels, 0.0, 1.0, out=levels)
     size = (min(MAX_WIDTH, levels.shape[1]), HEIGHT)
-    # shrink first (averaging), then colour: memory stays at the image's size
-    shrunk = Image.fromarray(levels.astype(np.float32), mode='F').resize(size, Image.Resampling.BOX)
+    # shrink first (averaging), then flip and colour: memory stays at the image's size
+    shrunk = Image.fromarray(levels, mode='F').resize(size, Image.Resampling.BOX).transpose(
+        Image.Transpose.FLIP_TOP_BOTTOM)
     stream = io.BytesIO()
     Image.fromarray(_colour(np.asarray(shrunk)), mode='RGB').save(stream, format='PNG', optimize=True)
     return stream.getvalue()

@@ -160,7 +160,8 @@ class DemoWorker:
         result = self.pipeline(noisy, array_sample_rate=rate, sample_rate='keep', **strength)
         pcm = np.frombuffer(result[OutputKeys.OUTPUT_PCM], dtype='<i2')
         processing = time.perf_counter() - started
-        input_png, enhanced_png = comparison_pngs(noisy, pcm.astype(np.float32) / 32768, rate)
+        enhanced = np.multiply(pcm, 1 / 32768, dtype=np.float32)
+        input_png, enhanced_png = comparison_pngs(noisy, enhanced, rate)
         return Enhancement(wav=wav_bytes(pcm, rate), input_png=input_png,
                            enhanced_png=enhanced_png, audio_seconds=noisy.size / rate,
                            sample_rate=rate, processing_seconds=processing,
