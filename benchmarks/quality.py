@@ -9,12 +9,15 @@ length, and scored against the clean reference (paired by file name / DNS
 (model loading excluded; resampling to and from a system's native rate is
 included).
 
-Sets (``--set both|heldout|ood``):
+Sets (``--set both|heldout|ood|ood_v2``; ``both`` is heldout and ood):
 
 - ``heldout``: the in-domain held-out set of recipes/default_model (held-out
   Asterisk speaker and noises, G.722), 30 pairs of 8 s, SNR -5..20 dB;
 - ``ood``: the out-of-domain set of recipes/ood_eval (packages reserved for
-  evaluation), 40 pairs of 8 s: 8 noise types x 5 SNRs.
+  evaluation), 40 pairs of 8 s: 8 noise types x 5 SNRs (first build, with the
+  fillets-ng game dialogue as most clean references);
+- ``ood_v2``: the same design rebuilt with clean references that pass the
+  recipe's DNSMOS BAK test (``--set ood_v2 --ood-v2 DIR``; not part of ``both``).
 
 Per-noise-type and per-SNR breakdowns come from the set's ``metadata.jsonl``
 (OOD) or prepare-dns's ``pairs.jsonl`` (held-out: noise type from the noise
@@ -358,6 +361,7 @@ def _noise_kind(sources: Sequence[str]) -> str:
 SET_DESCRIPTIONS = {
     'heldout': 'in-domain held-out set (held-out Asterisk speaker and noises, G.722)',
     'ood': 'out-of-domain set (recipes/ood_eval: packages reserved for evaluation)',
+    'ood_v2': 'out-of-domain set v2 (recipes/ood_eval, clean references with DNSMOS BAK >= 3.6)',
 }
 
 
@@ -552,11 +556,13 @@ def report(name: str, set_entry: Dict) -> str:
 
 def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--set', default='both', choices=('both', 'heldout', 'ood'))
+    parser.add_argument('--set', default='both', choices=('both', 'heldout', 'ood', 'ood_v2'))
     parser.add_argument('--heldout', type=Path, default=Path('/tmp/heldout/test'), metavar='DIR',
                         help='the in-domain held-out set (DIR/noisy, DIR/clean; prepare-dns)')
     parser.add_argument('--ood', type=Path, default=Path('/tmp/ood_eval'), metavar='DIR',
                         help='the out-of-domain set (recipes/ood_eval/build_eval_set.py --out)')
+    parser.add_argument('--ood-v2', type=Path, default=Path('/tmp/ood_eval_v2'), metavar='DIR',
+                        help='the out-of-domain set v2 (the current build_eval_set.py --out)')
     parser.add_argument('--json', type=Path, metavar='FILE',
                         help=f'results, merged with the cached systems of this file (default '
                              f'{DEFAULT_JSON.relative_to(REPO_ROOT)}; with --quick: not written '
@@ -672,7 +678,7 @@ def main(argv=None) -> int:
     cache_path = args.json or DEFAULT_JSON
     previous = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     names = ('heldout', 'ood') if args.set == 'both' else (args.set,)
-    folders = {'heldout': args.heldout, 'ood': args.ood}
+    folders = {'heldout': args.heldout, 'ood': args.ood, 'ood_v2': args.ood_v2}
     plan = planned_systems(args)
     if args.adopt and len(names) != 1:
         raise SystemExit('quality.py: --adopt needs one set (--set heldout or --set ood)')
