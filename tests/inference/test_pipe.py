@@ -107,12 +107,20 @@ def test_raw_pcm_in_and_out(random_model_dir, monkeypatch):
     assert len(output) == len(samples) * 2
 
 
+def as_in_a_terminal():
+    """SIGINT at its default in the child, as for a command run in a terminal: a test run
+    started in the background by a shell without job control has it ignored, and Python
+    leaves an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def running_pipe(model_dir):
     """The pipe command fed an endless WAV stream, once half a second of output has come out:
     (process, feeder thread)."""
     pcm = PcmFormat('s16le', RATE, 1)
     process = subprocess.Popen(denoise_command(model_dir), stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=as_in_a_terminal)
     feeder = Feeder(process.stdin, pcm.wav_header(), pcm)
     feeder.start()
     process.stdout.read(RATE)
@@ -135,8 +143,16 @@ def test_ctrl_c_ends_the_command_without_a_traceback(random_model_dir):
     process, _ = running_pipe(random_model_dir)
     process.send_signal(signal.SIGINT)
     threading.Thread(target=process.stdout.read, daemon=True).start()
-    errors = process.stderr.read()
-    process.wait(timeout=60)
+    errors = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    reader.start()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail('the command was still running 60 s after SIGINT')
+    reader.join()
+    errors = errors[0]
 
     assert process.returncode == 130
     assert b'Traceback' not in errors and b'interrupted' in errors
