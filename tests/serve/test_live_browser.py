@@ -166,6 +166,7 @@ def test_live_microphone_comes_back_denoised_within_the_stated_delay(browser, ur
           f'{delay * 1000:.1f} ms, margin {margin * 1000:.0f} ms (longest block '
           f'{max(map(len, sent)) / rate * 1000:.0f} ms, round trip median '
           f'{np.median(log["roundTrips"]):.0f} ms, slowest {max(log["roundTrips"]):.0f} ms), '
-          f'{len(sent)} blocks, {log["missedFrames"]} frames missed, {removed_db:.1f} dB less '
+          f'{len(sent)} blocks, {log["missedFrames"]} frames missed, {log["repeatedFrames"]} '
+          f'repeated, {removed_db:.1f} dB less '
           f'in the pauses')
     assert latency / rate <= delay <= latency / rate + margin

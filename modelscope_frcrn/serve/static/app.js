@@ -233,7 +233,7 @@ async function openMicrophone(session) {
                  firstPendingFrame: 0, nextFrame: null, sequence: 0, inFlight: null,
                  nextPlay: 0, stopping: false};
   window.liveLog = {latencySamples: session.latency_samples, sampleRate: session.sample_rate,
-                    sent: [], played: [], roundTrips: [], missedFrames: 0};
+                    sent: [], played: [], roundTrips: [], missedFrames: 0, repeatedFrames: 0};
   capture.port.onmessage = (event) => capturedLive(state, event.data);
   context.createMediaStreamSource(stream).connect(capture);
   return state;
@@ -245,6 +245,11 @@ function capturedLive(state, {frame, samples}) {
   if (missed > 0) {  // quanta the audio thread dropped (under load): silence keeps the timing
     window.liveLog.missedFrames += missed;
     queueCaptured(state, state.nextFrame, new Float32Array(missed));
+  } else if (missed < 0) {  // a quantum over frames already taken (seen once under load)
+    window.liveLog.repeatedFrames += Math.min(-missed, samples.length);
+    samples = samples.subarray(Math.min(-missed, samples.length));
+    frame = state.nextFrame;
+    if (!samples.length) return;
   }
   queueCaptured(state, frame, samples);
   if (!state.inFlight && state.pendingFrames >= state.session.block_samples) sendLive(state);
