@@ -265,7 +265,7 @@ def output_is_complete(input_path, output_path) -> bool:
         output_rate = sf.info(os.fspath(output_path)).samplerate
     except (AudioInputError, sf.LibsndfileError, RuntimeError):
         return False
-    return decoded_frames(output_path) == round(frames * output_rate / input_rate)
+    return decoded_frames(output_path) == output_frames(frames, input_rate, output_rate)
 
 
 def write_blocks(stream, blocks: Iterable[np.ndarray], audio_format: AudioFormat) -> None:
@@ -376,6 +376,11 @@ def resampling_lag(from_rate: int, to_rate: int) -> int:
         given += len(stream.resample_chunk(sample))
         worst = max(worst, pushed * to_rate / from_rate - given)
     return math.ceil(worst) + 1
+
+
+def output_frames(frames: int, input_rate: int, output_rate: int) -> int:
+    """The length at ``output_rate`` of ``frames`` samples at ``input_rate``."""
+    return round(frames * output_rate / input_rate)
 
 
 def fit_length(blocks: Iterable[np.ndarray], length: int) -> Iterator[np.ndarray]:

@@ -21,7 +21,7 @@ from ..audio.io import READ_BLOCK_FRAMES
 from ..audio.levels import FixedLevel, RunningLevel, gain_for_level, rms_of_blocks
 from ..audio.stages import Chain, Map, run_stage
 from ..audio.streams import (AudioFileReader, Resampler, fit_length, output_format,
-                             resampling_lag, write_audio_file)
+                             output_frames, resampling_lag, write_audio_file)
 from ..errors import AudioOutputError, AudioTooShortError
 from . import bandsplit
 from .backends import Enhancer
@@ -84,7 +84,7 @@ class Denoiser:
         output_rate = sample_rate if full_band else MODEL_SAMPLE_RATE
         blocks = self._denoise_blocks(pieces, sample_rate, frames, gain, output_rate, False,
                                       progress, bandwidth, atten_limit_db)
-        enhanced = np.empty((samples.shape[0], round(frames * output_rate / sample_rate)),
+        enhanced = np.empty((samples.shape[0], output_frames(frames, sample_rate, output_rate)),
                             np.float32)  # filled in place: joining the blocks would hold two
         filled = 0
         for block in blocks:
@@ -134,7 +134,7 @@ class Denoiser:
             on_chunk = progress(self.chunker.count(model_frames))
         stage = self.stage(sample_rate, FixedLevel(gain), output_rate, mono, bandwidth,
                            atten_limit_db, on_chunk)
-        return fit_length(run_stage(stage, blocks), round(frames * output_rate / sample_rate))
+        return fit_length(run_stage(stage, blocks), output_frames(frames, sample_rate, output_rate))
 
     def stage(self, sample_rate: int, level: Level, output_rate: int, mono: bool = False,
               bandwidth: str = FULL, atten_limit_db: Optional[float] = None,

@@ -38,8 +38,9 @@ class FRCRNNoiseSuppressionPipeline(Pipeline):
         >>> pcm = np.frombuffer(result[OutputKeys.OUTPUT_PCM], dtype=np.int16)
 
     Inputs: a file path, URL, the bytes of an audio file, or a numpy array of
-    samples (``[T]`` or ``[T, C]``) at 16 kHz or at ``array_sample_rate`` Hz (a call option). Long inputs are enhanced in
-    cross-faded chunks of ``chunk_seconds``, so memory does not grow with length.
+    samples (``[T]`` or ``[T, C]``) at 16 kHz or at ``array_sample_rate`` Hz (a call
+    option). Long inputs are enhanced in cross-faded chunks of ``chunk_seconds``, so
+    memory does not grow with length.
     ``backend`` (``'torch'`` or ``'onnx'``) and ``precision`` (``'fp32'``,
     ``'bf16'``, ``'fp16'`` on GPUs) choose how the network runs; see
     :func:`~modelscope_frcrn.inference.build_enhancer`.
