@@ -3,6 +3,8 @@
 ModelScope's ``DDPHook`` always selects a CUDA device and the nccl backend, so
 ``torchrun`` on a CPU machine fails. This hook picks by what is there.
 """
+import atexit
+
 import torch
 import torch.distributed as dist
 from modelscope.trainers.hooks.builder import HOOKS
@@ -26,5 +28,14 @@ class DeviceAwareDDPHook(DDPHook):
                              f'got {self.launcher!r}')
         if not dist.is_initialized():
             dist.init_process_group(backend='gloo')
+            atexit.register(_destroy_process_group)
         trainer.device = torch.device('cpu')
         trainer.parallel_groups[DistributedParallelType.DP] = None
+
+
+def _destroy_process_group() -> None:
+    """Tear down the gloo group while the interpreter is whole: left to interpreter finalization,
+    gloo's worker threads sometimes abort the process ("terminate called without an active
+    exception", pytorch/pytorch#190489), which torchrun reports as a failed run."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
