@@ -57,6 +57,15 @@ def room_bank(work: Path, count: int, seed: int):
     return rooms
 
 
+def validation_set(sources: Path, rooms, segment: int, seed: int) -> OnlineMixtures:
+    """The fixed validation mixtures: the validation speakers and noises, which share no speaker
+    or noise file with training."""
+    speech = load_category_folders(sources / 'speech' / 'valid', 'speech')
+    noise = load_category_folders(sources / 'noise' / 'valid', 'noise')
+    return OnlineMixtures(speech, noise, segment, VALIDATION_SEGMENTS, seed + 1,
+                          room_impulse_responses=rooms)
+
+
 def count(groups) -> int:
     return sum(len(members) for members in groups.values())
 
@@ -116,21 +125,17 @@ def main(argv=None) -> None:
     if not args.with_synthetic:
         train_speech = {name: utterances for name, utterances in train_speech.items()
                         if not name.startswith(SYNTHETIC_PREFIX)}
-    valid_speech = load_category_folders(args.sources / 'speech' / 'valid', 'speech')
     train_noise = load_category_folders(args.sources / 'noise' / 'train', 'noise')
-    valid_noise = load_category_folders(args.sources / 'noise' / 'valid', 'noise')
     hours = sum(u.size for us in train_speech.values() for u in us) / SAMPLE_RATE / 3600
-    print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {len(valid_speech)} '
-          f'validation speakers, {count(train_noise)}/{count(valid_noise)} noise files in '
-          f'{len(train_noise)} categories, {len(rooms)} rooms '
+    print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {count(train_noise)} '
+          f'noise files in {len(train_noise)} categories, {len(rooms)} rooms '
           f'({time.monotonic() - started:.0f} s)', flush=True)
 
     segment = int(args.segment_seconds * SAMPLE_RATE)
     train_set = OnlineMixtures(train_speech, train_noise, segment,
                                args.batch * args.iters_per_epoch * args.max_epochs, args.seed,
                                room_impulse_responses=rooms)
-    valid_set = OnlineMixtures(valid_speech, valid_noise, segment, VALIDATION_SEGMENTS, args.seed + 1,
-                               room_impulse_responses=rooms)
+    valid_set = validation_set(args.sources, rooms, segment, args.seed)
 
     def recipe(cfg):
         cfg.train.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)

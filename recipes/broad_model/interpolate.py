@@ -1,0 +1,91 @@
+"""Blend two models' weights, (1 - alpha) * START + alpha * TRAINED, and score each blend on the
+broad validation mixtures (the weight-space ensembling of Wortsman et al., "Robust fine-tuning of
+zero-shot models", CVPR 2022: a fine-tuned model blended with its starting point often keeps what
+each does well).
+
+    python recipes/broad_model/interpolate.py --sources SOURCES --work WORK \
+        --trained EXPORTED_DIR [--start modelscope_frcrn/default_model] \
+        [--alphas 0,0.25,0.5,0.75,1] [--out DIR]
+
+The validation mixtures are train.py's (WORK/rooms.npz, the same seed), so the blend is chosen on
+data that shares no speaker or noise file with training, and not on any evaluation set. ``--out``
+writes the best-scoring blend as a float16 model directory.
+"""
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from modelscope.metainfo import Trainers
+from modelscope.trainers import build_trainer
+
+from train import REPO_ROOT, SAMPLE_RATE, VALIDATION_SEGMENTS, room_bank, validation_set
+
+
+def blend(start: dict, trained: dict, alpha: float) -> dict:
+    """(1 - alpha) * start + alpha * trained for float tensors (float32); others from trained."""
+    return {key: torch.lerp(start[key].float(), value.float(), alpha)
+            if value.is_floating_point() else value for key, value in trained.items()}
+
+
+def load_weights(model_dir: Path) -> dict:
+    return torch.load(model_dir / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+
+
+def write_model(weights: dict, configuration: Path, model_dir: Path, half: bool = False) -> None:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if half:
+        weights = {key: value.half() if value.is_floating_point() else value
+                   for key, value in weights.items()}
+    torch.save(weights, model_dir / 'pytorch_model.bin')
+    shutil.copy(configuration, model_dir / 'configuration.json')
+
+
+def validation_sisnr(model_dir: Path, valid_set, work_dir: Path, batch: int) -> float:
+    def recipe(cfg):
+        cfg.evaluation.dataloader.update(batch_size_per_gpu=batch, workers_per_gpu=0)
+        return cfg
+    trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
+        model=str(model_dir), eval_dataset=valid_set, work_dir=str(work_dir),
+        val_iters_per_epoch=-(-VALIDATION_SEGMENTS // batch), cfg_modify_fn=recipe))
+    return float(trainer.evaluate()['avg_sisnr'])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--sources', type=Path, required=True)
+    parser.add_argument('--work', type=Path, required=True, help="train.py's WORK (its rooms)")
+    parser.add_argument('--trained', type=Path, required=True, help='model directory (exported)')
+    parser.add_argument('--start', type=Path, default=REPO_ROOT / 'modelscope_frcrn' / 'default_model')
+    parser.add_argument('--alphas', default='0,0.25,0.5,0.75,1')
+    parser.add_argument('--segment-seconds', type=float, default=2.0)
+    parser.add_argument('--rooms', type=int, default=48, help="train.py's --rooms")
+    parser.add_argument('--seed', type=int, default=0, help="train.py's --seed")
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--out', type=Path, help='write the best blend here')
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    rooms = room_bank(args.work, args.rooms, args.seed)
+    valid_set = validation_set(args.sources, rooms, int(args.segment_seconds * SAMPLE_RATE), args.seed)
+    start, trained = load_weights(args.start), load_weights(args.trained)
+    configuration = args.trained / 'configuration.json'
+    scores = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for alpha in (float(text) for text in args.alphas.split(',')):
+            model_dir = Path(scratch, f'alpha_{alpha}')
+            write_model(blend(start, trained, alpha), configuration, model_dir)
+            scores[alpha] = validation_sisnr(model_dir, valid_set, Path(scratch, 'work'), args.batch)
+            print(f'alpha {alpha:.2f}: validation SI-SNR {scores[alpha]:.3f} dB', flush=True)
+    best = max(scores, key=scores.get)
+    print(json.dumps({'validation_sisnr_by_alpha': scores, 'best_alpha': best}))
+    if args.out:
+        write_model(blend(start, trained, best), configuration, args.out, half=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
