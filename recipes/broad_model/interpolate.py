@@ -13,7 +13,6 @@ writes the best-scoring blend as a float16 model directory.
 """
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -22,26 +21,14 @@ import torch
 from modelscope.metainfo import Trainers
 from modelscope.trainers import build_trainer
 
-from train import REPO_ROOT, SAMPLE_RATE, VALIDATION_SEGMENTS, room_bank, validation_set
+from train import (REPO_ROOT, SAMPLE_RATE, VALIDATION_SEGMENTS, load_weights, room_bank,
+                   validation_set, write_model_dir)
 
 
 def blend(start: dict, trained: dict, alpha: float) -> dict:
     """(1 - alpha) * start + alpha * trained for float tensors (float32); others from trained."""
     return {key: torch.lerp(start[key].float(), value.float(), alpha)
             if value.is_floating_point() else value for key, value in trained.items()}
-
-
-def load_weights(model_dir: Path) -> dict:
-    return torch.load(model_dir / 'pytorch_model.bin', map_location='cpu', weights_only=True)
-
-
-def write_model(weights: dict, configuration: Path, model_dir: Path, half: bool = False) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    if half:
-        weights = {key: value.half() if value.is_floating_point() else value
-                   for key, value in weights.items()}
-    torch.save(weights, model_dir / 'pytorch_model.bin')
-    shutil.copy(configuration, model_dir / 'configuration.json')
 
 
 def validation_sisnr(model_dir: Path, valid_set, work_dir: Path, batch: int) -> float:
@@ -78,13 +65,13 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for alpha in (float(text) for text in args.alphas.split(',')):
             model_dir = Path(scratch, f'alpha_{alpha}')
-            write_model(blend(start, trained, alpha), configuration, model_dir)
+            write_model_dir(blend(start, trained, alpha), configuration, model_dir)
             scores[alpha] = validation_sisnr(model_dir, valid_set, Path(scratch, 'work'), args.batch)
             print(f'alpha {alpha:.2f}: validation SI-SNR {scores[alpha]:.3f} dB', flush=True)
     best = max(scores, key=scores.get)
     print(json.dumps({'validation_sisnr_by_alpha': scores, 'best_alpha': best}))
     if args.out:
-        write_model(blend(start, trained, best), configuration, args.out, half=True)
+        write_model_dir(blend(start, trained, best), configuration, args.out, half=True)
 
 
 if __name__ == '__main__':

@@ -77,16 +77,26 @@ def latest_checkpoint(train_dir: Path):
     return max(found)[1] if found else None
 
 
+def load_weights(model_dir: Path) -> dict:
+    return torch.load(model_dir / 'pytorch_model.bin', map_location='cpu', weights_only=True)
+
+
+def write_model_dir(weights: dict, configuration: Path, model_dir: Path, half: bool = False) -> None:
+    """``weights`` (float16 if ``half``) and a copy of ``configuration`` as a model directory."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if half:
+        weights = {key: value.half() if value.is_floating_point() else value
+                   for key, value in weights.items()}
+    torch.save(weights, model_dir / 'pytorch_model.bin')
+    shutil.copy(configuration, model_dir / 'configuration.json')
+
+
 def export(train_dir: Path, export_dir: Path) -> None:
     """The best epoch (``output_best``, else ``output``) as a float16 model directory plus the log."""
     source = train_dir / 'output_best'
     if not (source / 'pytorch_model.bin').exists():
         source = train_dir / 'output'
-    export_dir.mkdir(parents=True, exist_ok=True)
-    state = torch.load(source / 'pytorch_model.bin', map_location='cpu', weights_only=True)
-    half = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
-    torch.save(half, export_dir / 'pytorch_model.bin')
-    shutil.copy(source / 'configuration.json', export_dir / 'configuration.json')
+    write_model_dir(load_weights(source), source / 'configuration.json', export_dir, half=True)
     logs = sorted(train_dir.glob('*.log.json'))
     if logs:
         export_dir.joinpath('training_log.json').write_text(
@@ -127,15 +137,15 @@ def main(argv=None) -> None:
                         if not name.startswith(SYNTHETIC_PREFIX)}
     train_noise = load_category_folders(args.sources / 'noise' / 'train', 'noise')
     hours = sum(u.size for us in train_speech.values() for u in us) / SAMPLE_RATE / 3600
-    print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {count(train_noise)} '
-          f'noise files in {len(train_noise)} categories, {len(rooms)} rooms '
-          f'({time.monotonic() - started:.0f} s)', flush=True)
-
     segment = int(args.segment_seconds * SAMPLE_RATE)
     train_set = OnlineMixtures(train_speech, train_noise, segment,
                                args.batch * args.iters_per_epoch * args.max_epochs, args.seed,
                                room_impulse_responses=rooms)
     valid_set = validation_set(args.sources, rooms, segment, args.seed)
+    print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {len(valid_set.speakers)} '
+          f'validation speakers, {count(train_noise)}/{sum(map(len, valid_set.noises))} noise '
+          f'files in {len(train_noise)} categories, {len(rooms)} rooms '
+          f'({time.monotonic() - started:.0f} s)', flush=True)
 
     def recipe(cfg):
         cfg.train.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
