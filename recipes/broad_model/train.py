@@ -2,7 +2,8 @@
 
     python recipes/broad_model/train.py --sources SOURCES --work WORK \
         [--init modelscope_frcrn/default_model] [--threads 2] [--batch 8] \
-        [--segment-seconds 2] [--iters-per-epoch 25] [--lr 3e-4] [--export DIR]
+        [--segment-seconds 2] [--iters-per-epoch 25] [--lr 3e-4] [--lr-final 3e-5] \
+        [--max-epochs N] [--export DIR]
 
 ``SOURCES`` is what ``build_sources.py`` writes: ``speech/{train,valid}/<speaker>/``
 and ``noise/{train,valid}/``. Every training step draws fresh examples
@@ -115,6 +116,9 @@ def main(argv=None) -> None:
     parser.add_argument('--iters-per-epoch', type=int, default=20)
     parser.add_argument('--max-epochs', type=int, default=10000)
     parser.add_argument('--lr', type=float, default=3e-4)
+    parser.add_argument('--lr-final', type=float,
+                        help='decay the learning rate from --lr to this over --max-epochs '
+                             '(cosine, stepped per epoch); default: constant')
     parser.add_argument('--rooms', type=int, default=48)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
@@ -151,6 +155,10 @@ def main(argv=None) -> None:
         cfg.train.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
         cfg.evaluation.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
         cfg.train.optimizer.lr = args.lr
+        if args.lr_final is not None:
+            cfg.train.lr_scheduler = dict(type='CosineAnnealingLR', T_max=args.max_epochs,
+                                          eta_min=args.lr_final)
+            cfg.train.lr_scheduler_hook = dict(type='LrSchedulerHook', by_epoch=True)
         cfg.train.logging.interval = 5
         cfg.train.checkpoint.period.max_checkpoint_num = 2
         return cfg
