@@ -163,8 +163,9 @@ def test_card_evaluation_snippet_on_the_local_test_split(trained_work_dir, dns_f
                         env={'HF_DATASETS_CACHE': str(tmp_path / 'hf_cache')}).stdout
     avg_sisnr = float(output.strip().splitlines()[-1])
     # The metric sums in float32 (batches of 2), the independent value in float64 (one batch).
-    # The barely trained model scores near -20 dB, where the target's dot product is mostly
-    # cancellation, so float32 rounding moves the mean by up to 0.005 dB (measured); a wrong
+    # The barely trained model scores between about -27 and -18 dB (the fixture's training
+    # varies), where the target's dot product is mostly cancellation, so float32 rounding moved
+    # the mean by up to 0.005 dB (measured at -27 dB, 2e-5 dB at -18 dB); a wrong
     # segment count or a segment counted twice moves it by whole dB.
     assert avg_sisnr == pytest.approx(independent_avg_sisnr(trained_work_dir / 'output',
                                                             dns_folder / 'test'), abs=0.02)
