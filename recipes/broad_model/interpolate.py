@@ -21,8 +21,8 @@ import torch
 from modelscope.metainfo import Trainers
 from modelscope.trainers import build_trainer
 
-from train import (REPO_ROOT, SAMPLE_RATE, VALIDATION_SEGMENTS, load_weights, room_bank,
-                   validation_set, write_model_dir)
+from train import (REPO_ROOT, SAMPLE_RATE, load_weights, room_bank, set_evaluation_batch,
+                   validation_batches, validation_set, write_model_dir)
 
 
 def blend(start: dict, trained: dict, alpha: float) -> dict:
@@ -32,12 +32,10 @@ def blend(start: dict, trained: dict, alpha: float) -> dict:
 
 
 def validation_sisnr(model_dir: Path, valid_set, work_dir: Path, batch: int) -> float:
-    def recipe(cfg):
-        cfg.evaluation.dataloader.update(batch_size_per_gpu=batch, workers_per_gpu=0)
-        return cfg
     trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
         model=str(model_dir), eval_dataset=valid_set, work_dir=str(work_dir),
-        val_iters_per_epoch=-(-VALIDATION_SEGMENTS // batch), cfg_modify_fn=recipe))
+        val_iters_per_epoch=validation_batches(batch),
+        cfg_modify_fn=lambda cfg: set_evaluation_batch(cfg, batch)))
     return float(trainer.evaluate()['avg_sisnr'])
 
 

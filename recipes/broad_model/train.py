@@ -67,6 +67,17 @@ def validation_set(sources: Path, rooms, segment: int, seed: int) -> OnlineMixtu
                           room_impulse_responses=rooms)
 
 
+def validation_batches(batch: int) -> int:
+    """Evaluation iterations that cover the ``VALIDATION_SEGMENTS`` mixtures once."""
+    return -(-VALIDATION_SEGMENTS // batch)
+
+
+def set_evaluation_batch(cfg, batch: int):
+    """The evaluation data loader of a trainer configuration: ``batch`` mixtures, in-process."""
+    cfg.evaluation.dataloader.update(batch_size_per_gpu=batch, workers_per_gpu=0)
+    return cfg
+
+
 def count(groups) -> int:
     return sum(len(members) for members in groups.values())
 
@@ -153,7 +164,7 @@ def main(argv=None) -> None:
 
     def recipe(cfg):
         cfg.train.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
-        cfg.evaluation.dataloader.update(batch_size_per_gpu=args.batch, workers_per_gpu=0)
+        set_evaluation_batch(cfg, args.batch)
         cfg.train.optimizer.lr = args.lr
         if args.lr_final is not None:
             cfg.train.lr_scheduler = dict(type='CosineAnnealingLR', T_max=args.max_epochs,
@@ -167,7 +178,7 @@ def main(argv=None) -> None:
     trainer = build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=dict(
         model=str(args.init), train_dataset=train_set, eval_dataset=valid_set,
         work_dir=str(train_dir), max_epochs=args.max_epochs,
-        train_iters_per_epoch=args.iters_per_epoch, val_iters_per_epoch=-(-VALIDATION_SEGMENTS // args.batch),
+        train_iters_per_epoch=args.iters_per_epoch, val_iters_per_epoch=validation_batches(args.batch),
         cfg_modify_fn=recipe, seed=args.seed))
     checkpoint = latest_checkpoint(train_dir)
     print(f'width {config["model"]["width"]}, start: '
