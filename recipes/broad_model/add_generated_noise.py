@@ -25,6 +25,7 @@ import soundfile as sf
 RECIPES = Path(__file__).resolve().parents[1]
 SAMPLE_RATE = 16000
 SEEDS = {'train': 101, 'valid': 202}
+CATEGORIES = ('hum', 'bursts', 'fan', 'tones')
 #: Highest partial of a generated tone, below the 8 kHz Nyquist frequency.
 TOP_HZ = 7800.0
 DTMF_ROWS, DTMF_COLUMNS = (697.0, 770.0, 852.0, 941.0), (1209.0, 1336.0, 1477.0, 1633.0)
@@ -147,8 +148,8 @@ def tones(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def default_recipe_generators():
-    """``{category: generator(n, rng)}``: the default recipe's (``recipes/default_model/build_sources.py``)
-    and ``tones``; and its ``at_level``."""
+    """``{category: generator(n, rng)}`` from ``recipes/default_model/build_sources.py``, and its
+    ``at_level``."""
     spec = importlib.util.spec_from_file_location(
         'default_build_sources', RECIPES / 'default_model' / 'build_sources.py')
     module = importlib.util.module_from_spec(spec)
@@ -158,7 +159,7 @@ def default_recipe_generators():
     def hum(n, rng):
         return module.hum(n, rng, float(rng.choice([50.0, 60.0])))
 
-    return {'hum': hum, 'bursts': module.bursts, 'fan': module.fan, 'tones': tones}, module.at_level
+    return {'hum': hum, 'bursts': module.bursts, 'fan': module.fan}, module.at_level
 
 
 def main(argv=None) -> None:
@@ -166,14 +167,16 @@ def main(argv=None) -> None:
     parser.add_argument('--sources', type=Path, required=True)
     parser.add_argument('--clips', type=int, default=24, help='training clips per category')
     parser.add_argument('--seconds', type=float, default=30.0)
-    parser.add_argument('--categories', default='hum,bursts,fan,tones',
-                        help='comma-separated, among hum, bursts, fan, tones')
+    parser.add_argument('--categories', default=','.join(CATEGORIES),
+                        help=f'comma-separated, among {", ".join(CATEGORIES)}')
     args = parser.parse_args(argv)
-    generators, at_level = default_recipe_generators()
-    unknown = set(args.categories.split(',')) - set(generators)
+    categories = args.categories.split(',')
+    unknown = set(categories) - set(CATEGORIES)
     if unknown:
-        parser.error(f'unknown categories {sorted(unknown)}; choose among {sorted(generators)}')
-    generators = {name: generators[name] for name in args.categories.split(',')}
+        parser.error(f'unknown categories {sorted(unknown)}; choose among {sorted(CATEGORIES)}')
+    default_generators, at_level = default_recipe_generators()
+    available = {**default_generators, 'tones': tones}
+    generators = {name: available[name] for name in categories}
     length = int(args.seconds * SAMPLE_RATE)
     for split, clips in (('train', args.clips), ('valid', max(2, args.clips // 8))):
         for category, generate in generators.items():
