@@ -509,6 +509,25 @@ SOURCES: List[Source] = [
     Source("sound_icons", "sound-icons", "noise",
            simple_noise("sound_icons", "sound-icons", "alerts",
                         "usr/share/sounds/sound-icons", "*")),
+    # desktop notifications, messenger sounds, telephone tones and ringtones
+    Source("oxygen_sounds", "oxygen-sounds", "noise",
+           simple_noise("oxygen_sounds", "oxygen-sounds", "alerts", "usr/share/sounds", "**/*")),
+    Source("gnome_audio", "gnome-audio", "noise",
+           simple_noise("gnome_audio", "gnome-audio", "alerts", "usr/share/sounds", "**/*")),
+    Source("jami_ringtones", "jami-daemon", "noise",
+           simple_noise("jami_ringtones", "jami-daemon", "alerts", "usr/share/jami/ringtones", "*")),
+    Source("baresip_tones", "baresip-core", "noise",
+           simple_noise("baresip_tones", "baresip-core", "alerts", "usr/share/baresip", "*.wav")),
+    Source("twinkle_tones", "twinkle-common", "noise",
+           simple_noise("twinkle_tones", "twinkle-common", "alerts", "usr/share/twinkle", "*.wav")),
+    Source("gajim_sounds", "gajim", "noise",
+           simple_noise("gajim_sounds", "gajim", "alerts",
+                        "usr/lib/python3/dist-packages/gajim/data/sounds", "*")),
+    Source("pidgin_sounds", "pidgin-data", "noise",
+           simple_noise("pidgin_sounds", "pidgin-data", "alerts", "usr/share/sounds/purple", "*")),
+    Source("psi_plus_sounds", "psi-plus-sounds", "noise",
+           simple_noise("psi_plus_sounds", "psi-plus-sounds", "alerts",
+                        "usr/share/psi-plus/sound", "*")),
 ]
 
 # Licence of the files used, read from /usr/share/doc/<package>/copyright (the manifest
@@ -538,6 +557,14 @@ LICENCE = {
     "yaru-theme-sound": "CC-BY-SA-4.0",
     "deepin-sound-theme": "GPL-3+",
     "sound-icons": "GPL-2+",
+    "oxygen-sounds": "LGPL-3.0-or-later (Nuno Povoa)",
+    "gnome-audio": "CC-BY-SA-2.0 (Silvertheme, Cleanus), CC-BY-3.0 (Borealis)",
+    "jami-daemon": "GPL-3+ (Savoir-faire Linux)",
+    "baresip-core": "BSD-3-clause",
+    "twinkle-common": "GPL-2+",
+    "gajim": "GPL-3 (Files: *)",
+    "pidgin-data": "GPL-2+",
+    "psi-plus-sounds": "GPL-2+",
     "espeak-ng": "GPL-3+ (synthesiser); texts: tuxpaint-stamps-default, GPL-2",
 }
 
