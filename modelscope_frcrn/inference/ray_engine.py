@@ -7,19 +7,23 @@ each of which loads the model once and runs its files through :func:`~.batch.run
 the same skip rule, batching, atomic writes and per-file errors as a local run. Ray
 schedules, and restarts an actor that dies (killed, out of memory, a lost machine) and
 runs the files it held again (Ray Data's defaults for actor pools: no limit to either);
-outputs are written to a temporary name and renamed, so none is ever partial, and files
-already written are skipped on the retry. The driver reports each failed file as it
-comes back and returns the run's :class:`~.batch.Summary`.
+outputs are written to a temporary name and renamed, so none is ever partial. A retried
+batch is denoised one file at a time, each start and outcome kept by the run's
+:class:`FileStarts` actor: a file finished before the death is reported as it was, and a
+file that kills every worker that opens it is reported failed after ``DEATHS_PER_FILE``
+deaths instead of keeping the run going forever. The driver reports each failed file as it comes back and returns the
+run's :class:`~.batch.Summary`.
 
 Ray is imported only here, when the engine is used.
 """
 import argparse
+import collections
 import copy
 import functools
 import logging
 import os
 import pickle
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -32,6 +36,9 @@ from .batch import FAILED, FileReport, Job, Summary, _build_denoiser, report_pro
 BLOCKS_PER_WORKER = 16
 #: The object store of a local Ray instance (it holds paths only; Ray's minimum is 75 MiB).
 LOCAL_OBJECT_STORE_BYTES = 128 * 2 ** 20
+#: Deaths of the worker denoising a file (alone, in a retried batch) before the file is
+#: reported failed without being opened again.
+DEATHS_PER_FILE = 3
 
 
 def run_jobs_on_ray(jobs: Sequence[Job], args: argparse.Namespace) -> Summary:
@@ -51,11 +58,36 @@ def run_jobs_on_ray(jobs: Sequence[Job], args: argparse.Namespace) -> Summary:
     ray = _import_ray()
     started = _connect(ray, args)
     try:
-        results = _mapped(ray, jobs, args)
+        results = _mapped(ray, jobs, args, ray.remote(num_cpus=0)(FileStarts).remote())
         return _collect(results.iter_rows(), jobs, progress=not args.quiet)
     finally:
         if started:
             ray.shutdown()
+
+
+class FileStarts:
+    """Ray actor, one per run: how often each batch was started, and for the files of retried
+    batches (by plan index), the outcome of those finished and how often the others were
+    started, which tells a worker that the ones before it died there."""
+
+    def __init__(self):
+        self.batches, self.unfinished = collections.Counter(), collections.Counter()
+        self.outcomes: Dict[int, Dict[str, list]] = {}
+
+    def start_batch(self, first_index: int) -> int:
+        self.batches[first_index] += 1
+        return self.batches[first_index]
+
+    def start_file(self, index: int) -> Tuple[int, Optional[Dict[str, list]]]:
+        """(starts without a finish, this one included; 0 if finished) and the outcome."""
+        if index in self.outcomes:
+            return 0, self.outcomes[index]
+        self.unfinished[index] += 1
+        return self.unfinished[index], None
+
+    def finish_file(self, index: int, outcome: Dict[str, list]) -> None:
+        self.outcomes[index] = outcome
+        self.unfinished.pop(index, None)
 
 
 class DenoiseActor:
@@ -63,11 +95,13 @@ class DenoiseActor:
 
     Args:
         args: the ``denoise`` command's arguments (``threads_per_worker`` CPU threads).
+        starts: the run's :class:`FileStarts` actor (None: every batch is run as a first one).
     """
 
-    def __init__(self, args: argparse.Namespace):
+    def __init__(self, args: argparse.Namespace, starts=None):
         self.args = copy.copy(args)
         self.args.threads = args.threads_per_worker or 1
+        self.starts = starts
         self.make_denoiser = functools.lru_cache(maxsize=1)(
             functools.partial(_build_denoiser, self.args))
 
@@ -75,7 +109,42 @@ class DenoiseActor:
         """Columns ``index``, ``input``, ``output`` (absolute paths) -> ``index``, ``status``,
         ``seconds``, ``error`` ('' for none), ``fatal`` (b'' for none), one row per file;
         an error that ends a local run (the model cannot be loaded...) comes back pickled in
-        ``fatal`` instead, for the driver to raise."""
+        ``fatal`` instead, for the driver to raise. A batch started before (its worker died)
+        is denoised one file at a time, and a file started ``DEATHS_PER_FILE`` times already
+        is reported failed unopened."""
+        import ray
+
+        indices = [int(index) for index in rows['index']]
+        if self.starts is None or ray.get(self.starts.start_batch.remote(indices[0])) == 1:
+            return self._denoise(rows)
+        columns = collections.defaultdict(list)
+        for position, index in enumerate(indices):
+            outcome = self._denoise_alone(index, {name: values[position:position + 1]
+                                                  for name, values in rows.items()})
+            for name, values in outcome.items():
+                columns[name] += values
+            if outcome['fatal'][0]:
+                break
+        return dict(columns)
+
+    def _denoise_alone(self, index: int, row: Dict[str, np.ndarray]) -> Dict[str, list]:
+        """One file of a retried batch: the outcome a worker before this one got, else its own
+        (a failure, unopened, once the file's workers have died ``DEATHS_PER_FILE`` times)."""
+        import ray
+
+        unfinished, outcome = ray.get(self.starts.start_file.remote(index))
+        if outcome is not None:
+            return outcome
+        if unfinished > DEATHS_PER_FILE:
+            outcome = _failed(index, f'the worker process died each of the {DEATHS_PER_FILE} times '
+                                     f'it opened this file (a crash or running out of memory); '
+                                     f'not tried again')
+        else:
+            outcome = self._denoise(row)
+        ray.get(self.starts.finish_file.remote(index, outcome))
+        return outcome
+
+    def _denoise(self, rows: Dict[str, np.ndarray]) -> Dict[str, list]:
         jobs = [Job(str(source), str(target)) for source, target in zip(rows['input'],
                                                                         rows['output'])]
         args = self.args
@@ -85,14 +154,19 @@ class DenoiseActor:
                                bandwidth=args.bandwidth, atten_limit_db=args.atten_limit_db,
                                batch_size=args.batch_size)
         except FRCRNError as error:
-            return {'index': [int(rows['index'][0])], 'status': [FAILED], 'seconds': [0.0],
-                    'error': [str(error)], 'fatal': [pickle.dumps(error)]}
+            return _failed(int(rows['index'][0]), str(error), fatal=pickle.dumps(error))
         index = dict(zip(map(str, rows['input']), rows['index']))
         return {'index': [int(index[report.input]) for report in summary.files],
                 'status': [report.status for report in summary.files],
                 'seconds': [report.seconds for report in summary.files],
                 'error': [report.error or '' for report in summary.files],
                 'fatal': [b''] * len(summary.files)}
+
+
+def _failed(index: int, error: str, fatal: bytes = b'') -> Dict[str, list]:
+    """The outcome columns of one failed file (``fatal``: an error that ends the run)."""
+    return {'index': [index], 'status': [FAILED], 'seconds': [0.0], 'error': [error],
+            'fatal': [fatal]}
 
 
 def _import_ray():
@@ -127,8 +201,9 @@ def _connect(ray, args: argparse.Namespace) -> bool:
     return True
 
 
-def _mapped(ray, jobs: Sequence[Job], args: argparse.Namespace):
-    """The Ray dataset of the jobs' outcomes (lazy: it runs as it is read)."""
+def _mapped(ray, jobs: Sequence[Job], args: argparse.Namespace, starts):
+    """The Ray dataset of the jobs' outcomes (lazy: it runs as it is read); ``starts`` is the
+    run's :class:`FileStarts` actor."""
     _quiet(ray.data.DataContext.get_current())
     workers = min(len(jobs), args.workers or _workers_that_fit(ray.cluster_resources(), args))
     rows = [{'index': index, 'input': os.path.abspath(job.input),
@@ -136,7 +211,7 @@ def _mapped(ray, jobs: Sequence[Job], args: argparse.Namespace):
     dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows),
                                                                 BLOCKS_PER_WORKER * workers))
     return dataset.map_batches(
-        DenoiseActor, fn_constructor_args=(args,), batch_size=args.batch_size,
+        DenoiseActor, fn_constructor_args=(args, starts), batch_size=args.batch_size,
         compute=ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1),
         num_cpus=args.threads_per_worker or 1, num_gpus=args.gpus_per_worker or 0)
 

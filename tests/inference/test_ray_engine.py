@@ -22,7 +22,8 @@ from modelscope_frcrn.cli import main
 from modelscope_frcrn.errors import ModelNotAvailableError
 from modelscope_frcrn.inference import ray_engine
 from modelscope_frcrn.inference.batch import denoise_arguments, denoise_files
-from modelscope_frcrn.inference.ray_engine import LOCAL_OBJECT_STORE_BYTES, DenoiseActor
+from modelscope_frcrn.inference.ray_engine import (DEATHS_PER_FILE, LOCAL_OBJECT_STORE_BYTES,
+                                                   DenoiseActor)
 
 try:
     import ray
@@ -33,6 +34,7 @@ needs_ray = pytest.mark.skipif(ray is None and os.environ.get('CI') != 'true',
                                reason="ray is not installed: pip install 'modelscope_frcrn[ray]'")
 FILES = 20
 BAD = 'take_07.wav'
+POISON = 'take_10.wav'
 
 
 def run_cli(*args) -> tuple:
@@ -111,6 +113,25 @@ def actor_killed_mid_write(marker: Path) -> type:
     return KilledMidWrite
 
 
+def actor_killed_by_one_file() -> type:
+    """A :class:`DenoiseActor` whose process dies (SIGKILL) whenever it is about to denoise
+    ``POISON``, as a worker would from a crash in a decoder."""
+
+    class KilledByOneFile(DenoiseActor):
+        def __init__(self, *args):
+            super().__init__(*args)
+            run_jobs = ray_engine.run_jobs
+
+            def run_or_die(jobs, *args, **options):
+                if any(job.input.endswith(POISON) for job in jobs):
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return run_jobs(jobs, *args, **options)
+
+            ray_engine.run_jobs = run_or_die  # in this worker's process only
+
+    return KilledByOneFile
+
+
 @pytest.fixture(scope='module')
 def ray_run(ray_session, corpus, random_model_dir, tmp_path_factory) -> dict:
     """The corpus on Ray (2 workers), one of which is killed writing its first output."""
@@ -181,6 +202,28 @@ def test_a_rerun_skips_every_finished_file(ray_run, corpus, random_model_dir):
     assert (summary.done, summary.skipped, summary.failed) == (0, FILES - 1, 1)
     assert {name: path.stat().st_mtime_ns
             for name, path in files_under(ray_run['folder']).items()} == modified
+
+
+@needs_ray
+def test_a_file_that_kills_every_worker_is_reported_failed_and_the_run_goes_on(
+        ray_session, corpus, random_model_dir, local_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(ray_engine, 'DenoiseActor', actor_killed_by_one_file())
+
+    code, out, err = run_cli(corpus, '-o', tmp_path / 'out', '--model', random_model_dir,
+                             '--engine', 'ray', '--workers', 2, '--batch-size', 4, '--quiet',
+                             '--report', tmp_path / 'report.json')
+
+    assert code == 1 and out.splitlines()[-1] == f'{FILES - 2} denoised, 0 skipped, 2 failed'
+    errors = [line for line in err.splitlines() if 'error:' in line]
+    assert len(errors) == 2 and POISON in errors[1] \
+        and f'died each of the {DEATHS_PER_FILE} times it opened this file' in errors[1]
+    outputs, expected = files_under(tmp_path / 'out'), files_under(local_run['folder'])
+    assert sorted(outputs) == sorted(name for name in expected if not name.endswith(POISON))
+    # every file in one report line, as if no worker had died: its own outcome, not 'skipped'
+    statuses = {entry['input']: entry['status']
+                for entry in json.loads((tmp_path / 'report.json').read_text())['files']}
+    assert statuses == {entry['input']: 'failed' if entry['input'].endswith(POISON)
+                        else entry['status'] for entry in local_run['report']['files']}
 
 
 def test_the_local_engine_reports_every_file_as_json(local_run):
