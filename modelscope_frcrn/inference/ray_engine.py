@@ -9,9 +9,10 @@ schedules, and restarts an actor that dies (killed, out of memory, a lost machin
 runs the files it held again (Ray Data's defaults for actor pools: no limit to either);
 outputs are written to a temporary name and renamed, so none is ever partial. A retried
 batch is denoised one file at a time, each start and outcome kept by the run's
-:class:`FileStarts` actor: a file finished before the death is reported as it was, and a
-file that kills every worker that opens it is reported failed after ``DEATHS_PER_FILE``
-deaths instead of keeping the run going forever. The driver reports each failed file as it comes back and returns the
+:class:`FileStarts` actor: an output already written is not redone (reported as it was, or
+as skipped if written before the batch's first death), and a file that kills every worker
+that opens it is reported failed after ``DEATHS_PER_FILE`` deaths instead of keeping the run
+going forever. The driver reports each failed file as it comes back and returns the
 run's :class:`~.batch.Summary`.
 
 Ray is imported only here, when the engine is used.

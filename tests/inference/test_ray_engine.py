@@ -219,7 +219,7 @@ def test_a_file_that_kills_every_worker_is_reported_failed_and_the_run_goes_on(
         and f'died each of the {DEATHS_PER_FILE} times it opened this file' in errors[1]
     outputs, expected = files_under(tmp_path / 'out'), files_under(local_run['folder'])
     assert sorted(outputs) == sorted(name for name in expected if not name.endswith(POISON))
-    # every file in one report line, as if no worker had died: its own outcome, not 'skipped'
+    # files done one at a time by a worker that later died keep their outcome, not 'skipped'
     statuses = {entry['input']: entry['status']
                 for entry in json.loads((tmp_path / 'report.json').read_text())['files']}
     assert statuses == {entry['input']: 'failed' if entry['input'].endswith(POISON)
