@@ -448,9 +448,12 @@ def espeak_items(root: Path) -> List[Item]:
     return items
 
 
-def simple_noise(source: str, package: str, category: str, rel: str, *patterns: str,
-                 skip: str = "") -> Callable[[Path], List[Item]]:
-    return lambda root: noise_files(source, package, category, root / rel, *patterns, skip=skip)
+def noise_source(name: str, package: str, category: str, rel: str, *patterns: str,
+                 skip: str = "") -> Source:
+    """A noise source of one category: the files under ``rel`` matching ``patterns``."""
+    return Source(name, package, "noise",
+                  lambda root: noise_files(name, package, category, root / rel, *patterns,
+                                           skip=skip))
 
 
 SOURCES: List[Source] = [
@@ -478,14 +481,12 @@ SOURCES: List[Source] = [
     Source("nexuiz_noise", "nexuiz-data", "noise", nexuiz_noise_items),
     Source("megaglest_noise", "megaglest-data", "noise", megaglest_noise_items),
     Source("supertuxkart", "supertuxkart-data", "noise", supertuxkart_noise_items),
-    Source("wesnoth_music", "wesnoth-1.16-music", "noise",
-           simple_noise("wesnoth_music", "wesnoth-1.16-music", "music",
-                        "usr/share/games/wesnoth/1.16/data", "**/*")),
-    Source("wesnoth", "wesnoth-1.16-data", "noise",
-           simple_noise("wesnoth", "wesnoth-1.16-data", "effects",
-                        "usr/share/games/wesnoth/1.16/data/core/sounds", "**/*",
-                        skip=r"(human|elf|dwarf|orc|troll|ogre|goblin|lich|mermen|naga|"
-                             r"saurian|drake|wose|ugg|hiss|die|hit|scream|groan|yell|grunt)")),
+    noise_source("wesnoth_music", "wesnoth-1.16-music", "music",
+                 "usr/share/games/wesnoth/1.16/data", "**/*"),
+    noise_source("wesnoth", "wesnoth-1.16-data", "effects",
+                 "usr/share/games/wesnoth/1.16/data/core/sounds", "**/*",
+                 skip=r"(human|elf|dwarf|orc|troll|ogre|goblin|lich|mermen|naga|"
+                      r"saurian|drake|wose|ugg|hiss|die|hit|scream|groan|yell|grunt)"),
     Source("frozen_bubble", "frozen-bubble-data", "noise",
            lambda root: noise_files("frozen_bubble", "frozen-bubble-data", "music",
                                     root / "usr/share/games/frozen-bubble/snd", "*zik*")
@@ -497,37 +498,25 @@ SOURCES: List[Source] = [
                                     root / "usr/share/games/etr/music", "*")
            + noise_files("extremetuxracer", "extremetuxracer-data", "effects",
                          root / "usr/share/games/etr/sounds", "*")),
-    Source("bucklespring", "bucklespring-data", "noise",
-           simple_noise("bucklespring", "bucklespring-data", "keyboard",
-                        "usr/share/buckle/wav", "*")),
-    Source("yaru_sounds", "yaru-theme-sound", "noise",
-           simple_noise("yaru_sounds", "yaru-theme-sound", "alerts",
-                        "usr/share/sounds/Yaru", "**/*")),
-    Source("deepin_sounds", "deepin-sound-theme", "noise",
-           simple_noise("deepin_sounds", "deepin-sound-theme", "alerts",
-                        "usr/share/sounds/deepin", "**/*")),
-    Source("sound_icons", "sound-icons", "noise",
-           simple_noise("sound_icons", "sound-icons", "alerts",
-                        "usr/share/sounds/sound-icons", "*")),
+    noise_source("bucklespring", "bucklespring-data", "keyboard",
+                 "usr/share/buckle/wav", "*"),
+    noise_source("yaru_sounds", "yaru-theme-sound", "alerts",
+                 "usr/share/sounds/Yaru", "**/*"),
+    noise_source("deepin_sounds", "deepin-sound-theme", "alerts",
+                 "usr/share/sounds/deepin", "**/*"),
+    noise_source("sound_icons", "sound-icons", "alerts",
+                 "usr/share/sounds/sound-icons", "*"),
     # desktop notifications, messenger sounds, telephone tones and ringtones
-    Source("oxygen_sounds", "oxygen-sounds", "noise",
-           simple_noise("oxygen_sounds", "oxygen-sounds", "alerts", "usr/share/sounds", "**/*")),
-    Source("gnome_audio", "gnome-audio", "noise",
-           simple_noise("gnome_audio", "gnome-audio", "alerts", "usr/share/sounds", "**/*")),
-    Source("jami_ringtones", "jami-daemon", "noise",
-           simple_noise("jami_ringtones", "jami-daemon", "alerts", "usr/share/jami/ringtones", "*")),
-    Source("baresip_tones", "baresip-core", "noise",
-           simple_noise("baresip_tones", "baresip-core", "alerts", "usr/share/baresip", "*.wav")),
-    Source("twinkle_tones", "twinkle-common", "noise",
-           simple_noise("twinkle_tones", "twinkle-common", "alerts", "usr/share/twinkle", "*.wav")),
-    Source("gajim_sounds", "gajim", "noise",
-           simple_noise("gajim_sounds", "gajim", "alerts",
-                        "usr/lib/python3/dist-packages/gajim/data/sounds", "*")),
-    Source("pidgin_sounds", "pidgin-data", "noise",
-           simple_noise("pidgin_sounds", "pidgin-data", "alerts", "usr/share/sounds/purple", "*")),
-    Source("psi_plus_sounds", "psi-plus-sounds", "noise",
-           simple_noise("psi_plus_sounds", "psi-plus-sounds", "alerts",
-                        "usr/share/psi-plus/sound", "*")),
+    noise_source("oxygen_sounds", "oxygen-sounds", "alerts", "usr/share/sounds", "**/*"),
+    noise_source("gnome_audio", "gnome-audio", "alerts", "usr/share/sounds", "**/*"),
+    noise_source("jami_ringtones", "jami-daemon", "alerts", "usr/share/jami/ringtones", "*"),
+    noise_source("baresip_tones", "baresip-core", "alerts", "usr/share/baresip", "*.wav"),
+    noise_source("twinkle_tones", "twinkle-common", "alerts", "usr/share/twinkle", "*.wav"),
+    noise_source("gajim_sounds", "gajim", "alerts",
+                 "usr/lib/python3/dist-packages/gajim/data/sounds", "*"),
+    noise_source("pidgin_sounds", "pidgin-data", "alerts", "usr/share/sounds/purple", "*"),
+    noise_source("psi_plus_sounds", "psi-plus-sounds", "alerts",
+                 "usr/share/psi-plus/sound", "*"),
 ]
 
 # Licence of the files used, read from /usr/share/doc/<package>/copyright (the manifest
