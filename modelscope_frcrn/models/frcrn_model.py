@@ -36,6 +36,8 @@ class FRCRNModel(TorchModel):
             ``model_complexity`` and ``log_amp`` are accepted and unused, as in
             the official model.
         padding_mode, win_len, win_inc, fft_len, win_type, width: see :class:`FRCRN`.
+        spectral_loss_weight: training only: weight of the compressed spectral loss
+            added to the official loss (see :func:`.losses.frcrn_loss`; 0: official).
 
     Like ModelScope's own models, ``Model.from_pretrained`` returns it in training
     mode (the pipeline switches it to eval); :meth:`enhance` is correct in either mode.
@@ -45,12 +47,13 @@ class FRCRNModel(TorchModel):
                  model_complexity: int = -1, model_depth: int = OFFICIAL_DEPTH,
                  log_amp: bool = False, padding_mode: str = 'zeros', win_len: int = 640,
                  win_inc: int = 320, fft_len: int = 640, win_type: Optional[str] = 'hann',
-                 width: int = 128, **kwargs):
+                 width: int = 128, spectral_loss_weight: float = 0.0, **kwargs):
         super().__init__(model_dir, *args, **kwargs)
         if not complex or model_depth != OFFICIAL_DEPTH:
             raise ValueError(f'FRCRN supports complex=True and model_depth={OFFICIAL_DEPTH} '
                              f'only, got complex={complex}, model_depth={model_depth}')
         self.model = FRCRN(win_len, win_inc, fft_len, win_type, width, padding_mode)
+        self.spectral_loss_weight = spectral_loss_weight
         self.weights_path = self._load_weights(model_dir)
 
     def _load_weights(self, model_dir: Optional[str]) -> Optional[str]:
@@ -79,14 +82,15 @@ class FRCRNModel(TorchModel):
         Shape:
             - inputs['noisy']: ``[B, T]``; optional inputs['clean']: ``[B, T]``.
             - returns the :meth:`FRCRN.forward` outputs; with ``clean`` also
-              ``loss``, ``amp_loss``, ``phase_loss``, ``sisnr`` (stage 2, scalars),
+              ``loss``, ``amp_loss``, ``phase_loss``, ``sisnr`` (and ``spectral`` with a
+              spectral loss weight; stage 2, scalars),
               ``si_snr_per_item`` ``[B]`` and ``log_vars`` (the scalars as floats).
         """
         noisy = inputs['noisy']
         outputs = self.model(noisy)
         if 'clean' in inputs:
             losses = frcrn_loss(self.model.stft, noisy, inputs['clean'], outputs['wav_l2'],
-                                outputs['mask_l2'])
+                                outputs['mask_l2'], self.spectral_loss_weight)
             outputs.update(losses)
             outputs['log_vars'] = {name: value.item() for name, value in losses.items()
                                    if value.dim() == 0}

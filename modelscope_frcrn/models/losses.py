@@ -3,9 +3,17 @@
 The complex ideal ratio mask (cIRM) target is ``S / Y`` for clean spectrum ``S``
 and noisy spectrum ``Y``; values beyond +-2 are folded to +-1 as in the official
 recipe. The loss of the stage-2 output is
-``2F * MSE(mask_re) + 2F * MSE(mask_im) - SI-SNR(wav, clean)``.
+``2F * MSE(mask_re) + 2F * MSE(mask_im) - SI-SNR(wav, clean)``, optionally plus
+``w * compressed_spectral_loss(wav, clean)``.
+
+SI-SNR weighs every error by its energy, so quiet residual noise (in speech pauses,
+between harmonics) costs little, though listeners and DNSMOS hear it. The compressed
+spectral loss (Braun and Tashev, "A consolidated view of loss functions for supervised
+deep learning-based speech enhancement", 2021; DeepFilterNet trains with a multi-
+resolution form of it) compares magnitudes raised to the power 0.3, which lifts quiet
+time-frequency bins towards loud ones.
 """
-from typing import Dict
+from typing import Dict, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +34,34 @@ def si_snr_per_item(estimate: torch.Tensor, reference: torch.Tensor,
     return 10 * torch.log10(ratio + eps)
 
 
+def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
+                             fft_sizes: Sequence[int] = (256, 512, 1024), power: float = 0.3,
+                             complex_share: float = 0.3) -> torch.Tensor:
+    """Multi-resolution compressed spectral distance, averaged over resolutions.
+
+    At each resolution (Hann window of ``n`` samples, hop ``n // 4``) the magnitudes
+    ``|X| ** power`` are compared by mean squared error, mixed with share
+    ``complex_share`` of the same error on the compressed complex spectra (phase
+    kept). Both signals are first divided by the reference's RMS, so the loss does
+    not depend on the mixture's level.
+
+    Shape: ``[B, T]`` and ``[B, T]`` -> scalar.
+    """
+    scale = reference.pow(2).mean(-1, keepdim=True).add(EPS).sqrt()
+    total = estimate.new_zeros(())
+    for n_fft in fft_sizes:
+        window = torch.hann_window(n_fft, device=estimate.device, dtype=estimate.dtype)
+        spectra = [torch.stft(signal / scale, n_fft, n_fft // 4, window=window, return_complex=True)
+                   for signal in (estimate, reference)]
+        magnitudes = [spectrum.abs().add(EPS).pow(power) for spectrum in spectra]
+        compressed = [magnitude * spectrum / spectrum.abs().add(EPS)
+                      for magnitude, spectrum in zip(magnitudes, spectra)]
+        magnitude_error = F.mse_loss(magnitudes[0], magnitudes[1])
+        complex_error = (compressed[0] - compressed[1]).abs().pow(2).mean()
+        total = total + complex_share * complex_error + (1 - complex_share) * magnitude_error
+    return total / len(fft_sizes)
+
+
 def cirm_target(noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Tensor:
     """Folded complex ideal ratio mask.
 
@@ -41,7 +77,7 @@ def cirm_target(noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Ten
 
 
 def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.Tensor,
-               mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+               mask: torch.Tensor, spectral_weight: float = 0.0) -> Dict[str, torch.Tensor]:
     """Loss terms of one FRCRN stage.
 
     Args:
@@ -49,11 +85,13 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
         noisy, clean: ``[B, T]`` waveforms.
         estimate: ``[B, T']`` enhanced waveform of the stage, ``T' <= T``.
         mask: ``[B, 2F, frames]`` estimated complex mask of the stage.
+        spectral_weight: weight of :func:`compressed_spectral_loss` (0: the official loss).
 
     Returns:
         ``loss`` (total), ``amp_loss`` and ``phase_loss`` (real and imaginary mask
-        errors) and ``sisnr`` (negative mean SI-SNR, so lower is better), all
-        scalars; and ``si_snr_per_item`` ``[B]`` in dB (detached) for evaluation.
+        errors), ``sisnr`` (negative mean SI-SNR, so lower is better) and, with a
+        spectral weight, ``spectral`` (unweighted), all scalars; and
+        ``si_snr_per_item`` ``[B]`` in dB (detached) for evaluation.
     """
     length = min(estimate.shape[-1], clean.shape[-1])
     per_item = si_snr_per_item(estimate[..., :length], clean[..., :length])
@@ -64,5 +102,9 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
     mask_re, mask_im = mask.chunk(2, dim=1)
     amp_loss = F.mse_loss(mask_re, target_re) * bins_times_two
     phase_loss = F.mse_loss(mask_im, target_im) * bins_times_two
-    return {'loss': amp_loss + phase_loss + sisnr, 'amp_loss': amp_loss,
-            'phase_loss': phase_loss, 'sisnr': sisnr, 'si_snr_per_item': per_item.detach()}
+    terms = {'loss': amp_loss + phase_loss + sisnr, 'amp_loss': amp_loss,
+             'phase_loss': phase_loss, 'sisnr': sisnr, 'si_snr_per_item': per_item.detach()}
+    if spectral_weight:
+        terms['spectral'] = compressed_spectral_loss(estimate[..., :length], clean[..., :length])
+        terms['loss'] = terms['loss'] + spectral_weight * terms['spectral']
+    return terms

@@ -612,7 +612,8 @@ def package_licences(root: Path, package: str) -> List[str]:
 
 def fetch(cache: Path, packages: Iterable[str]) -> None:
     debs, extract = cache / "debs", cache / "x"
-    debs.mkdir(parents=True, exist_ok=True)
+    for folder in (debs, extract):
+        folder.mkdir(parents=True, exist_ok=True)
     for package in packages:
         if (extract / package / "usr").is_dir():
             continue

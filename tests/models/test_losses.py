@@ -1,0 +1,70 @@
+"""The training loss: the official terms, and the optional compressed spectral term."""
+import math
+
+import pytest
+import torch
+from modelscope.models import Model
+
+from modelscope_frcrn.models.losses import compressed_spectral_loss, si_snr_per_item
+
+RATE = 16000
+
+
+def _speech_with_pause(seconds: float = 1.0) -> torch.Tensor:
+    """A voiced-like tone burst (harmonics of 150 Hz) in the first half, silence after. ``[1, T]``."""
+    t = torch.arange(int(seconds * RATE)) / RATE
+    voiced = sum(torch.sin(2 * math.pi * 150 * k * t) / k for k in range(1, 20))
+    return (voiced * (t < seconds / 2)).unsqueeze(0) * 0.1
+
+
+def test_compressed_spectral_loss_is_zero_on_the_reference_and_grows_with_the_error():
+    clean = _speech_with_pause()
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    assert compressed_spectral_loss(clean, clean).item() == pytest.approx(0, abs=1e-6)
+    small, large = (compressed_spectral_loss(clean + level * noise, clean).item() for level in (1e-3, 1e-2))
+    assert 0 < small < large
+
+
+def test_compressed_spectral_loss_does_not_depend_on_the_level():
+    clean = _speech_with_pause()
+    estimate = clean + 1e-3 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    assert compressed_spectral_loss(20 * estimate, 20 * clean).item() == pytest.approx(
+        compressed_spectral_loss(estimate, clean).item(), rel=1e-4)
+
+
+def test_quiet_residual_noise_costs_more_than_si_snr_says():
+    # Two estimates with the same SI-SNR: one keeps quiet noise in the pause, the other has an
+    # error of the same energy that follows the speech (a slightly wrong gain on the harmonics).
+    # SI-SNR cannot tell them apart; the compressed loss ranks the audible residual noise worse.
+    clean = _speech_with_pause()
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)) * (clean == 0)
+    speech_error = torch.roll(clean, 1, dims=-1) - clean
+    noise = noise * speech_error.norm() / noise.norm()
+    with_noise, with_distortion = clean + 0.1 * noise, clean + 0.1 * speech_error
+    assert si_snr_per_item(with_noise, clean).item() == pytest.approx(
+        si_snr_per_item(with_distortion, clean).item(), abs=0.3)
+    assert compressed_spectral_loss(with_noise, clean) > 3 * compressed_spectral_loss(with_distortion, clean)
+
+
+def _loss_terms(model_dir, **kwargs) -> dict:
+    model = Model.from_pretrained(str(model_dir), **kwargs)
+    generator = torch.Generator().manual_seed(0)
+    clean = 0.1 * torch.randn(2, 8000, generator=generator)
+    noisy = clean + 0.05 * torch.randn(2, 8000, generator=generator)
+    return model({'noisy': noisy, 'clean': clean})
+
+
+def test_the_official_loss_is_unchanged_without_a_spectral_weight(random_model_dir):
+    outputs = _loss_terms(random_model_dir)
+    assert 'spectral' not in outputs and 'spectral' not in outputs['log_vars']
+    official = outputs['amp_loss'] + outputs['phase_loss'] + outputs['sisnr']
+    assert torch.allclose(outputs['loss'], official)
+
+
+def test_a_spectral_weight_from_the_configuration_adds_the_weighted_term(random_model_dir):
+    outputs = _loss_terms(random_model_dir, spectral_loss_weight=2.5)
+    official = outputs['amp_loss'] + outputs['phase_loss'] + outputs['sisnr']
+    assert outputs['spectral'].item() > 0 and 'spectral' in outputs['log_vars']
+    assert torch.allclose(outputs['loss'], official + 2.5 * outputs['spectral'])
+    outputs['loss'].backward()  # the term is differentiable through the network
+
