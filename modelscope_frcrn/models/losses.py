@@ -53,9 +53,10 @@ def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
         window = torch.hann_window(n_fft, device=estimate.device, dtype=estimate.dtype)
         spectra = [torch.stft(signal / scale, n_fft, n_fft // 4, window=window, return_complex=True)
                    for signal in (estimate, reference)]
-        magnitudes = [spectrum.abs().add(EPS).pow(power) for spectrum in spectra]
-        compressed = [magnitude * spectrum / spectrum.abs().add(EPS)
-                      for magnitude, spectrum in zip(magnitudes, spectra)]
+        absolutes = [spectrum.abs().add(EPS) for spectrum in spectra]
+        magnitudes = [absolute.pow(power) for absolute in absolutes]
+        compressed = [spectrum * magnitude / absolute
+                      for spectrum, magnitude, absolute in zip(spectra, magnitudes, absolutes)]
         magnitude_error = F.mse_loss(magnitudes[0], magnitudes[1])
         complex_error = (compressed[0] - compressed[1]).abs().pow(2).mean()
         total = total + complex_share * complex_error + (1 - complex_share) * magnitude_error

@@ -21,8 +21,8 @@ import torch
 from modelscope.metainfo import Trainers
 from modelscope.trainers import build_trainer
 
-from train import (REPO_ROOT, SAMPLE_RATE, load_weights, room_bank, set_evaluation_batch,
-                   validation_batches, validation_set, write_model_dir)
+from train import (DEFAULT_ROOMS, DEFAULT_SEGMENT_SECONDS, REPO_ROOT, SAMPLE_RATE, load_weights,
+                   room_bank, set_evaluation_batch, validation_batches, validation_set, write_model_dir)
 
 
 def blend(start: dict, trained: dict, alpha: float) -> dict:
@@ -46,8 +46,8 @@ def main(argv=None) -> None:
     parser.add_argument('--trained', type=Path, required=True, help='model directory (exported)')
     parser.add_argument('--start', type=Path, default=REPO_ROOT / 'modelscope_frcrn' / 'default_model')
     parser.add_argument('--alphas', default='0,0.25,0.5,0.75,1')
-    parser.add_argument('--segment-seconds', type=float, default=2.0)
-    parser.add_argument('--rooms', type=int, default=48, help="train.py's --rooms")
+    parser.add_argument('--segment-seconds', type=float, default=DEFAULT_SEGMENT_SECONDS)
+    parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS, help="train.py's --rooms")
     parser.add_argument('--seed', type=int, default=0, help="train.py's --seed")
     parser.add_argument('--batch', type=int, default=4)
     parser.add_argument('--threads', type=int, default=2)

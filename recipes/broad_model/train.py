@@ -40,6 +40,9 @@ from modelscope_frcrn.data.sources import load_category_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16000
+#: Defaults shared with validation_scores.py, which must rebuild the same validation mixtures.
+DEFAULT_ROOMS = 48
+DEFAULT_SEGMENT_SECONDS = 2.0
 #: Fixed validation mixtures (of the validation speakers and noises), whatever the batch size.
 VALIDATION_SEGMENTS = 24
 #: Speaker folders of synthetic voices: left out unless asked for (their benefit is not measured yet).
@@ -124,7 +127,7 @@ def main(argv=None) -> None:
                         help='model directory to start from (weights and configuration)')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--batch', type=int, default=4)
-    parser.add_argument('--segment-seconds', type=float, default=2.0)
+    parser.add_argument('--segment-seconds', type=float, default=DEFAULT_SEGMENT_SECONDS)
     parser.add_argument('--iters-per-epoch', type=int, default=20)
     parser.add_argument('--max-epochs', type=int, default=10000)
     parser.add_argument('--lr', type=float, default=3e-4)
@@ -134,7 +137,7 @@ def main(argv=None) -> None:
     parser.add_argument('--spectral-weight', type=float, default=0.0,
                         help='add the compressed spectral loss with this weight to the official '
                              'loss (models/losses.py; 0: the official loss only)')
-    parser.add_argument('--rooms', type=int, default=48)
+    parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
                         help=f'also train on the synthetic voices ({SYNTHETIC_PREFIX}* speaker folders)')

@@ -18,7 +18,7 @@ import torch
 from modelscope.models import Model
 
 from modelscope_frcrn.evaluation.metrics import score_pair
-from train import SAMPLE_RATE, room_bank, validation_set
+from train import DEFAULT_ROOMS, DEFAULT_SEGMENT_SECONDS, SAMPLE_RATE, room_bank, validation_set
 
 
 def mean_scores(model_dir: str, mixtures: List[Dict[str, np.ndarray]]) -> Dict[str, float]:
@@ -35,14 +35,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--sources', type=Path, required=True)
     parser.add_argument('--work', type=Path, required=True)
-    parser.add_argument('--segment-seconds', type=float, default=2.0)
+    parser.add_argument('--segment-seconds', type=float, default=DEFAULT_SEGMENT_SECONDS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('models', nargs='+')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter('ignore')
-    rooms = room_bank(args.work, 48, args.seed)
+    rooms = room_bank(args.work, DEFAULT_ROOMS, args.seed)
     valid = validation_set(args.sources, rooms, int(args.segment_seconds * SAMPLE_RATE), args.seed)
     mixtures = [valid[index] for index in range(len(valid))]
     for model_dir in args.models:
