@@ -38,6 +38,7 @@ class FRCRNModel(TorchModel):
         padding_mode, win_len, win_inc, fft_len, win_type, width: see :class:`FRCRN`.
         spectral_loss_weight: training only: weight of the compressed spectral loss
             added to the official loss (see :func:`.losses.frcrn_loss`; 0: official).
+        mask_loss_weight: training only: weight of the cIRM mask errors (1: official).
 
     Like ModelScope's own models, ``Model.from_pretrained`` returns it in training
     mode (the pipeline switches it to eval); :meth:`enhance` is correct in either mode.
@@ -47,13 +48,15 @@ class FRCRNModel(TorchModel):
                  model_complexity: int = -1, model_depth: int = OFFICIAL_DEPTH,
                  log_amp: bool = False, padding_mode: str = 'zeros', win_len: int = 640,
                  win_inc: int = 320, fft_len: int = 640, win_type: Optional[str] = 'hann',
-                 width: int = 128, spectral_loss_weight: float = 0.0, **kwargs):
+                 width: int = 128, spectral_loss_weight: float = 0.0,
+                 mask_loss_weight: float = 1.0, **kwargs):
         super().__init__(model_dir, *args, **kwargs)
         if not complex or model_depth != OFFICIAL_DEPTH:
             raise ValueError(f'FRCRN supports complex=True and model_depth={OFFICIAL_DEPTH} '
                              f'only, got complex={complex}, model_depth={model_depth}')
         self.model = FRCRN(win_len, win_inc, fft_len, win_type, width, padding_mode)
         self.spectral_loss_weight = spectral_loss_weight
+        self.mask_loss_weight = mask_loss_weight
         self.weights_path = self._load_weights(model_dir)
 
     def _load_weights(self, model_dir: Optional[str]) -> Optional[str]:
@@ -90,7 +93,7 @@ class FRCRNModel(TorchModel):
         outputs = self.model(noisy)
         if 'clean' in inputs:
             losses = frcrn_loss(self.model.stft, noisy, inputs['clean'], outputs['wav_l2'],
-                                outputs['mask_l2'], self.spectral_loss_weight)
+                                outputs['mask_l2'], self.spectral_loss_weight, self.mask_loss_weight)
             outputs.update(losses)
             outputs['log_vars'] = {name: value.item() for name, value in losses.items()
                                    if value.dim() == 0}

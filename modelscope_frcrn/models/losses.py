@@ -3,8 +3,8 @@
 The complex ideal ratio mask (cIRM) target is ``S / Y`` for clean spectrum ``S``
 and noisy spectrum ``Y``; values beyond +-2 are folded to +-1 as in the official
 recipe. The loss of the stage-2 output is
-``2F * MSE(mask_re) + 2F * MSE(mask_im) - SI-SNR(wav, clean)``, optionally plus
-``w * compressed_spectral_loss(wav, clean)``.
+``2F * MSE(mask_re) + 2F * MSE(mask_im) - SI-SNR(wav, clean)``; training recipes may
+scale the mask terms by ``m`` and add ``w * compressed_spectral_loss(wav, clean)``.
 
 SI-SNR weighs every error by its energy, so quiet residual noise (in speech pauses,
 between harmonics) costs little, though listeners and DNSMOS hear it. The compressed
@@ -78,7 +78,8 @@ def cirm_target(noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Ten
 
 
 def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.Tensor,
-               mask: torch.Tensor, spectral_weight: float = 0.0) -> Dict[str, torch.Tensor]:
+               mask: torch.Tensor, spectral_weight: float = 0.0,
+               mask_weight: float = 1.0) -> Dict[str, torch.Tensor]:
     """Loss terms of one FRCRN stage.
 
     Args:
@@ -87,6 +88,8 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
         estimate: ``[B, T']`` enhanced waveform of the stage, ``T' <= T``.
         mask: ``[B, 2F, frames]`` estimated complex mask of the stage.
         spectral_weight: weight of :func:`compressed_spectral_loss` (0: the official loss).
+        mask_weight: weight of the two mask errors (1: the official loss). Their gradient
+            is 10-20 times the SI-SNR term's, so they steer training unless weighed down.
 
     Returns:
         ``loss`` (total), ``amp_loss`` and ``phase_loss`` (real and imaginary mask
@@ -103,7 +106,7 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
     mask_re, mask_im = mask.chunk(2, dim=1)
     amp_loss = F.mse_loss(mask_re, target_re) * bins_times_two
     phase_loss = F.mse_loss(mask_im, target_im) * bins_times_two
-    terms = {'loss': amp_loss + phase_loss + sisnr, 'amp_loss': amp_loss,
+    terms = {'loss': mask_weight * (amp_loss + phase_loss) + sisnr, 'amp_loss': amp_loss,
              'phase_loss': phase_loss, 'sisnr': sisnr, 'si_snr_per_item': per_item.detach()}
     if spectral_weight:
         terms['spectral'] = compressed_spectral_loss(estimate[..., :length], clean[..., :length])

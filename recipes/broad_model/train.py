@@ -13,8 +13,9 @@ fixed set of mixtures of the validation speakers and noises, which share no
 speaker or noise file with training.
 
 Training uses the registered ``speech_frcrn_ans_cirm_16k`` trainer and its
-recipe (cIRM MSE - SI-SNR, plus ``--spectral-weight`` times the compressed spectral
-loss if asked for; Adam, grad clip 10), checkpointing every epoch into
+recipe (cIRM MSE - SI-SNR, the mask errors scaled by ``--mask-weight`` and
+``--spectral-weight`` times the compressed spectral loss added if asked for; Adam,
+grad clip 10), checkpointing every epoch into
 ``WORK/train``. Run the same command again to resume from the last epoch
 (the data stream continues where it stopped); stop it at any time with
 Ctrl-C or a kill, losing at most the epoch in progress.
@@ -137,6 +138,8 @@ def main(argv=None) -> None:
     parser.add_argument('--spectral-weight', type=float, default=0.0,
                         help='add the compressed spectral loss with this weight to the official '
                              'loss (models/losses.py; 0: the official loss only)')
+    parser.add_argument('--mask-weight', type=float, default=1.0,
+                        help='weight of the official loss\'s cIRM mask errors (1: as published)')
     parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
@@ -174,6 +177,7 @@ def main(argv=None) -> None:
         set_evaluation_batch(cfg, args.batch)
         cfg.train.optimizer.lr = args.lr
         cfg.model.spectral_loss_weight = args.spectral_weight
+        cfg.model.mask_loss_weight = args.mask_weight
         if args.lr_final is not None:
             cfg.train.lr_scheduler = dict(type='CosineAnnealingLR', T_max=args.max_epochs,
                                           eta_min=args.lr_final)

@@ -68,3 +68,12 @@ def test_a_spectral_weight_from_the_configuration_adds_the_weighted_term(random_
     assert torch.allclose(outputs['loss'], official + 2.5 * outputs['spectral'])
     outputs['loss'].backward()  # the term is differentiable through the network
 
+
+def test_a_mask_weight_scales_only_the_mask_errors(random_model_dir):
+    official = _loss_terms(random_model_dir)
+    weighed_down = _loss_terms(random_model_dir, mask_loss_weight=0.1)
+    for term in ('amp_loss', 'phase_loss', 'sisnr'):
+        assert torch.allclose(weighed_down[term], official[term])
+    expected = 0.1 * (official['amp_loss'] + official['phase_loss']) + official['sisnr']
+    assert torch.allclose(weighed_down['loss'], expected)
+    assert not torch.allclose(weighed_down['loss'], official['loss'])
