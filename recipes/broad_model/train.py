@@ -41,7 +41,7 @@ from modelscope_frcrn.data.sources import load_category_folders
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16000
-#: Defaults shared with validation_scores.py, which must rebuild the same validation mixtures.
+#: Defaults shared with validation_scores.py and interpolate.py, which rebuild the same validation mixtures.
 DEFAULT_ROOMS = 48
 DEFAULT_SEGMENT_SECONDS = 2.0
 #: Fixed validation mixtures (of the validation speakers and noises), whatever the batch size.
