@@ -3,7 +3,8 @@
 Both train the official FRCRN architecture (width 128) from the same initial
 weights on the same one-second segments with the official optimiser settings;
 we time ``train_step`` (forward, loss, backward, Adam step) after warm-up steps
-and report segments (= seconds of audio) per second and the ratio ours/built-in.
+and report segments (= seconds of audio) per second and the ratios to the built-in.
+A third row is our trainer with ``bf16=True`` (bfloat16 autocast).
 
     python benchmarks/train_throughput.py [--steps 6] [--batch 4] [--threads 2] [--json FILE]
 """
@@ -20,6 +21,7 @@ from training_bench import REPO_ROOT, model_dir, segments, time_train_steps
 
 
 def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, warmup: int):
+    """``kind``: 'builtin', 'ours' or 'ours_bf16'."""
     from modelscope.models.audio.ans.frcrn import FRCRNDecorator
     from modelscope.trainers.audio.ans_trainer import ANSTrainer
 
@@ -28,8 +30,9 @@ def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, wa
     kwargs = json.loads((directory / 'configuration.json').read_text())['model']
     kwargs.pop('type')
     torch.manual_seed(0)
-    model_cls, trainer_cls = ((FRCRNModel, FRCRNTrainer) if kind == 'ours'
-                              else (FRCRNDecorator, ANSTrainer))
+    ours = kind.startswith('ours')
+    model_cls, trainer_cls = (FRCRNModel, FRCRNTrainer) if ours else (FRCRNDecorator, ANSTrainer)
+    extra = {'bf16': True} if kind == 'ours_bf16' else {}
     model = model_cls(str(directory), **kwargs)
 
     def modify(cfg):
@@ -41,7 +44,12 @@ def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, wa
     return trainer_cls(model=model, cfg_file=str(directory / 'configuration.json'),
                        cfg_modify_fn=modify, train_dataset=segments(batch * (steps + warmup)),
                        eval_dataset=segments(batch), work_dir=str(work_dir), max_epochs=1,
-                       train_iters_per_epoch=steps + warmup)
+                       train_iters_per_epoch=steps + warmup, **extra)
+
+
+def cpu_has_avx512_bf16() -> bool:
+    cpuinfo = Path('/proc/cpuinfo')
+    return cpuinfo.is_file() and 'avx512_bf16' in cpuinfo.read_text()
 
 
 def main() -> None:
@@ -59,20 +67,23 @@ def main() -> None:
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         directory = model_dir(Path(tmp) / 'model', win_type='hann')
-        for kind in ('builtin', 'ours'):
+        for kind in ('builtin', 'ours', 'ours_bf16'):
             trainer = build(kind, directory, Path(tmp) / kind, args.batch, args.steps, args.warmup)
             durations = time_train_steps(trainer, args.warmup)
             median = float(np.median(durations))
             rows[kind] = {'median_step_s': median, 'segments_per_s': args.batch / median,
                           'steps_timed': len(durations)}
-    ratio = rows['ours']['segments_per_s'] / rows['builtin']['segments_per_s']
+    ratios = {kind: row['segments_per_s'] / rows['builtin']['segments_per_s']
+              for kind, row in rows.items() if kind != 'builtin'}
     result = {'machine': platform.processor() or platform.machine(), 'cpu_count': os.cpu_count(),
               'threads': args.threads, 'batch': args.batch, 'segment_s': 1.0,
-              'torch': torch.__version__, 'rows': rows, 'throughput_ratio_ours_over_builtin': ratio}
-    print(f"{'trainer':<10}{'step (s)':>10}{'segments/s':>12}")
+              'cpu_has_avx512_bf16': cpu_has_avx512_bf16(), 'torch': torch.__version__,
+              'rows': rows, 'throughput_ratio_ours_over_builtin': ratios['ours'],
+              'throughput_ratio_ours_bf16_over_builtin': ratios['ours_bf16']}
+    print(f"{'trainer':<10}{'step (s)':>10}{'segments/s':>12}{'x built-in':>12}")
     for kind, row in rows.items():
-        print(f"{kind:<10}{row['median_step_s']:>10.2f}{row['segments_per_s']:>12.3f}")
-    print(f'throughput ratio ours/built-in: {ratio:.2f}x')
+        print(f"{kind:<10}{row['median_step_s']:>10.2f}{row['segments_per_s']:>12.3f}"
+              f"{ratios.get(kind, 1.0):>12.2f}")
     Path(args.json).write_text(json.dumps(result, indent=2) + '\n')
 
 

@@ -92,8 +92,11 @@ class FRCRNModel(TorchModel):
         noisy = inputs['noisy']
         outputs = self.model(noisy)
         if 'clean' in inputs:
-            losses = frcrn_loss(self.model.stft, noisy, inputs['clean'], outputs['wav_l2'],
-                                outputs['mask_l2'], self.spectral_loss_weight, self.mask_loss_weight)
+            # in float32 even when the network ran under mixed-precision autocast
+            with torch.autocast(noisy.device.type, enabled=False):
+                losses = frcrn_loss(self.model.stft, noisy.float(), inputs['clean'].float(),
+                                    outputs['wav_l2'].float(), outputs['mask_l2'].float(),
+                                    self.spectral_loss_weight, self.mask_loss_weight)
             outputs.update(losses)
             outputs['log_vars'] = {name: value.item() for name, value in losses.items()
                                    if value.dim() == 0}

@@ -23,6 +23,9 @@ What differs from the built-in ``ANSTrainer``:
   would evaluate (``val_iters_per_epoch`` counts for the whole run, no segment
   is counted twice), so ``avg_sisnr`` does not depend on the number of processes.
 - Segments given as lists or arrays are stacked into float32 ``[B, T]`` tensors.
+- ``bf16=True`` runs the training forward passes under bfloat16 autocast, on CPU as
+  well as GPU (ModelScope's ``use_fp16`` is CUDA float16 only); weights, optimizer
+  state and the loss stay float32.
 """
 import copy
 import os
@@ -64,12 +67,19 @@ def collate_segments(batch: List[Mapping]) -> Dict[str, torch.Tensor]:
 class FRCRNTrainer(EpochBasedTrainer):
     """Trains FRCRN on ``{'noisy': [T], 'clean': [T]}`` segments (e.g. from ``to_segment``).
 
-    Takes everything ``EpochBasedTrainer`` takes; the model card's
+    Takes everything ``EpochBasedTrainer`` takes, and ``bf16``: train with bfloat16
+    autocast (about twice as fast on CPUs with AVX-512 BF16 or AMX). The model card's
     ``build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=...)`` builds it.
     """
 
-    def __init__(self, *args, data_collator=None, **kwargs):
+    def __init__(self, *args, data_collator=None, bf16: bool = False, **kwargs):
+        self.bf16 = bf16
         super().__init__(*args, data_collator=data_collator or collate_segments, **kwargs)
+
+    def train_step(self, model, inputs):
+        # Backward runs later, in the optimizer hook, outside the autocast region, as autocast wants.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return super().train_step(model, inputs)
 
     def get_or_download_model_dir(self, model: str, model_revision: Optional[str] = None,
                                   third_party: Optional[str] = None) -> str:

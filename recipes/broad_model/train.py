@@ -140,6 +140,9 @@ def main(argv=None) -> None:
                              'loss (models/losses.py; 0: the official loss only)')
     parser.add_argument('--mask-weight', type=float, default=1.0,
                         help='weight of the official loss\'s cIRM mask errors (1: as published)')
+    parser.add_argument('--bf16', action='store_true',
+                        help='train under bfloat16 autocast (about 2x faster on CPUs with AVX-512 '
+                             'BF16 or AMX; weights and loss stay float32)')
     parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
@@ -191,7 +194,7 @@ def main(argv=None) -> None:
         model=str(args.init), train_dataset=train_set, eval_dataset=valid_set,
         work_dir=str(train_dir), max_epochs=args.max_epochs,
         train_iters_per_epoch=args.iters_per_epoch, val_iters_per_epoch=validation_batches(args.batch),
-        cfg_modify_fn=recipe, seed=args.seed))
+        cfg_modify_fn=recipe, seed=args.seed, bf16=args.bf16))
     checkpoint = latest_checkpoint(train_dir)
     print(f'width {config["model"]["width"]}, start: '
           f'{checkpoint or args.init}', flush=True)

@@ -121,6 +121,29 @@ def test_model_card_evaluation_snippet_without_train_data(trained, tmp_path):
     assert result['avg_sisnr'] == pytest.approx(after, abs=1e-4)
 
 
+def test_bf16_runs_the_network_in_bfloat16_and_keeps_loss_and_weights_float32(model_dir, tmp_path):
+    trainer = make_trainer(model_dir, tmp_path, max_epochs=1, bf16=True)
+    network = trainer.unwrap_module(trainer.model)
+    start = {name: value.clone() for name, value in network.state_dict().items()}
+    conv = next(module for module in network.modules() if isinstance(module, torch.nn.Conv2d))
+    conv_outputs = []
+    conv.register_forward_hook(lambda module, inputs, output: conv_outputs.append(output.dtype))
+    losses = []
+    train_step = trainer.train_step
+    trainer.train_step = lambda *args: (train_step(*args), losses.append(trainer.train_outputs['loss']))
+    trainer.train()
+    assert conv_outputs[:4] == [torch.bfloat16] * 4
+    assert [loss.dtype for loss in losses] == [torch.float32] * 4
+    assert all(torch.isfinite(loss) for loss in losses)
+    trained = network.state_dict()
+    assert all(value.dtype == start[name].dtype for name, value in trained.items())
+    assert any(not torch.equal(value, start[name]) for name, value in trained.items()
+               if value.is_floating_point())
+    conv_outputs.clear()
+    assert np.isfinite(trainer.evaluate()['avg_sisnr'])
+    assert set(conv_outputs) == {torch.float32}  # evaluation stays in float32
+
+
 def test_local_model_dir_makes_no_hub_calls(model_dir, tmp_path, monkeypatch):
     import modelscope.trainers.base as trainer_base
 
