@@ -68,7 +68,7 @@ class FRCRNTrainer(EpochBasedTrainer):
     """Trains FRCRN on ``{'noisy': [T], 'clean': [T]}`` segments (e.g. from ``to_segment``).
 
     Takes everything ``EpochBasedTrainer`` takes, and ``bf16``: train with bfloat16
-    autocast (about twice as fast on CPUs with AVX-512 BF16 or AMX). The model card's
+    autocast (1.5-1.9x as fast on a CPU with AVX-512 BF16; GPUs since Ampere). The model card's
     ``build_trainer(Trainers.speech_frcrn_ans_cirm_16k, default_args=...)`` builds it.
     """
 

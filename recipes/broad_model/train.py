@@ -141,8 +141,8 @@ def main(argv=None) -> None:
     parser.add_argument('--mask-weight', type=float, default=1.0,
                         help='weight of the official loss\'s cIRM mask errors (1: as published)')
     parser.add_argument('--bf16', action='store_true',
-                        help='train under bfloat16 autocast (about 2x faster on CPUs with AVX-512 '
-                             'BF16 or AMX; weights and loss stay float32)')
+                        help='train under bfloat16 autocast (1.5-1.9x as fast on a CPU with AVX-512 '
+                             'BF16; weights and loss stay float32)')
     parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
