@@ -4,6 +4,7 @@ ModelScope's ``DDPHook`` always selects a CUDA device and the nccl backend, so
 ``torchrun`` on a CPU machine fails. This hook picks by what is there.
 """
 import atexit
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -13,6 +14,8 @@ from modelscope.utils.constant import DistributedParallelType
 
 from ..metainfo import Hooks
 from ..registration import register
+
+EXIT_BARRIER_TIMEOUT = timedelta(seconds=30)
 
 
 @register(HOOKS, 'default', Hooks.device_aware_ddp)
@@ -34,8 +37,15 @@ class DeviceAwareDDPHook(DDPHook):
 
 
 def _destroy_process_group() -> None:
-    """Tear down the gloo group while the interpreter is whole: left to interpreter finalization,
-    gloo's worker threads sometimes abort the process ("terminate called without an active
-    exception", pytorch/pytorch#190489), which torchrun reports as a failed run."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """Tear down the gloo group while the interpreter is whole, every rank together: left to
+    interpreter finalization, or torn down while a peer is already gone, gloo's worker threads
+    sometimes abort the process ("terminate called without an active exception",
+    pytorch/pytorch#190489), which torchrun reports as a failed run. The barrier gives up after
+    EXIT_BARRIER_TIMEOUT when a peer died, so a failed run still exits."""
+    if not dist.is_initialized():
+        return
+    try:
+        dist.monitored_barrier(timeout=EXIT_BARRIER_TIMEOUT)
+    except RuntimeError:
+        pass  # a peer is gone: tear down alone
+    dist.destroy_process_group()
