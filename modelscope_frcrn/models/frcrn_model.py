@@ -94,9 +94,9 @@ class FRCRNModel(TorchModel):
         if 'clean' in inputs:
             # in float32 even when the network ran under mixed-precision autocast
             with torch.autocast(noisy.device.type, enabled=False):
-                losses = frcrn_loss(self.model.stft, noisy.float(), inputs['clean'].float(),
-                                    outputs['wav_l2'].float(), outputs['mask_l2'].float(),
-                                    self.spectral_loss_weight, self.mask_loss_weight)
+                losses = frcrn_loss(self.model.stft, noisy, inputs['clean'], outputs['wav_l2'].float(),
+                                    outputs['mask_l2'].float(), self.spectral_loss_weight,
+                                    self.mask_loss_weight)
             outputs.update(losses)
             outputs['log_vars'] = {name: value.item() for name, value in losses.items()
                                    if value.dim() == 0}
