@@ -147,6 +147,8 @@ def main(argv=None) -> None:
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
                         help=f'also train on the synthetic voices ({SYNTHETIC_PREFIX}* speaker folders)')
+    parser.add_argument('--keep-epochs', type=int, default=2,
+                        help='keep the last N epoch checkpoints (for average.py); 45 MB each')
     parser.add_argument('--export', type=Path)
     parser.add_argument('--export-only', action='store_true')
     args = parser.parse_args(argv)
@@ -186,7 +188,7 @@ def main(argv=None) -> None:
                                           eta_min=args.lr_final)
             cfg.train.lr_scheduler_hook = dict(type='LrSchedulerHook', by_epoch=True)
         cfg.train.logging.interval = 5
-        cfg.train.checkpoint.period.max_checkpoint_num = 2
+        cfg.train.checkpoint.period.max_checkpoint_num = args.keep_epochs
         return cfg
 
     config = json.loads((args.init / 'configuration.json').read_text())
