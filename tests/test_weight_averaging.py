@@ -10,6 +10,7 @@ from conftest import SMALL_WIDTH, write_model_dir
 from modelscope_frcrn.models import FRCRN
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'recipes' / 'broad_model' / 'average.py'
+REPO_CONFIGURATION = Path(__file__).resolve().parents[1] / 'configuration.json'
 
 
 def run_average(*args) -> subprocess.CompletedProcess:
@@ -32,11 +33,14 @@ def random_state(seed: int) -> dict:
 
 
 def test_the_average_of_epoch_files_and_a_model_dir_is_the_mean_and_loads(tmp_path):
+    """The trainer's optimizer-state files, caught by an ``epoch_*.pth`` glob, are skipped."""
     states = [random_state(seed) for seed in (1, 2, 3)]
     first = trainer_epoch_file(tmp_path / 'train', 1, states[0])
     second = trainer_epoch_file(tmp_path / 'train', 2, states[1])
     third = write_model_dir(tmp_path / 'model_dir', states[2], width=SMALL_WIDTH)
-    result = run_average(first, second, third, '--out', tmp_path / 'averaged')
+    optimizer_state = tmp_path / 'train' / 'epoch_2_trainer_state.pth'
+    torch.save({'optimizer': {'state': {}, 'param_groups': []}}, optimizer_state)
+    result = run_average(first, second, optimizer_state, third, '--out', tmp_path / 'averaged')
     assert result.returncode == 0, result.stderr
 
     averaged = torch.load(tmp_path / 'averaged' / 'pytorch_model.bin', weights_only=True)
@@ -62,3 +66,11 @@ def test_checkpoints_of_different_architectures_are_refused(tmp_path):
     assert result.returncode != 0
     assert 'different names or sizes' in result.stderr
     assert not (tmp_path / 'averaged').exists()
+
+
+def test_a_missing_checkpoint_is_named(tmp_path):
+    result = run_average(tmp_path / 'epoch_7.pth', '--configuration', REPO_CONFIGURATION,
+                         '--out', tmp_path / 'averaged')
+    assert result.returncode != 0
+    assert 'weights file not found' in result.stderr and 'epoch_7.pth' in result.stderr
+    assert 'Traceback' not in result.stderr

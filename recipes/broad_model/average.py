@@ -5,7 +5,8 @@ UAI 2018; the tail of a run's epochs stands in for SWA's cyclic snapshots).
     python recipes/broad_model/average.py --out DIR CHECKPOINT... [--configuration FILE]
 
 A CHECKPOINT is a trainer's ``epoch_<n>.pth`` (``train.py --keep-epochs N`` keeps the last N) or
-a model directory. Floating-point tensors are averaged (batch-norm statistics included, as the
+a model directory; the trainer's ``*_trainer_state.pth`` files (optimizer state) are skipped, so
+``WORK/train/epoch_*.pth`` averages every kept epoch. Floating-point tensors are averaged (batch-norm statistics included, as the
 cheap stand-in for SWA's recomputed statistics); integer buffers come from the last checkpoint.
 The configuration is the first model directory's, else ``WORK/train/output``'s next to the
 first epoch file. Score the result with ``validation_scores.py``; pick what to average on the
@@ -18,6 +19,7 @@ from typing import Dict, List
 
 import torch
 
+from modelscope_frcrn.errors import CheckpointMismatchError
 from modelscope_frcrn.models.checkpoint import WEIGHTS_FILE, read_checkpoint
 from train import write_model_dir
 
@@ -33,6 +35,9 @@ def average_weights(states: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Te
                              'not one architecture')
     return {key: torch.stack([state[key].float() for state in states]).mean(0)
             if value.is_floating_point() else value for key, value in states[-1].items()}
+
+
+TRAINER_STATE_SUFFIX = '_trainer_state.pth'
 
 
 def weights_path(checkpoint: Path) -> Path:
@@ -54,16 +59,19 @@ def main(argv=None) -> None:
                         help="configuration.json to ship with the average (default: the first "
                              "checkpoint's run)")
     args = parser.parse_args(argv)
-    configuration = args.configuration or configuration_for(args.checkpoints[0])
+    checkpoints = [path for path in args.checkpoints if not path.name.endswith(TRAINER_STATE_SUFFIX)]
+    if not checkpoints:
+        parser.error('only trainer-state files given: pass the epoch_<n>.pth weight files')
+    configuration = args.configuration or configuration_for(checkpoints[0])
     if not configuration.is_file():
         parser.error(f'no configuration found at {configuration}: pass --configuration')
-    states = [read_checkpoint(str(weights_path(checkpoint))) for checkpoint in args.checkpoints]
     try:
-        averaged = average_weights(states)
-    except ValueError as error:
+        averaged = average_weights([read_checkpoint(str(weights_path(checkpoint)))
+                                    for checkpoint in checkpoints])
+    except (CheckpointMismatchError, ValueError) as error:
         parser.error(str(error))
     write_model_dir(averaged, configuration, args.out, half=True)
-    print(f'averaged {len(states)} checkpoints into {args.out}')
+    print(f'averaged {len(checkpoints)} checkpoints into {args.out}')
 
 
 if __name__ == '__main__':
