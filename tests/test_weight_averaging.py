@@ -19,22 +19,22 @@ def run_average(*args) -> subprocess.CompletedProcess:
 
 
 def trainer_epoch_file(run_dir: Path, epoch: int, state: dict) -> Path:
-    """What the ModelScope trainer writes: the wrapper's keys, ``model.`` prefixed, next to
-    ``output/configuration.json``."""
-    write_model_dir(run_dir / 'output', width=SMALL_WIDTH)
+    """What the ModelScope trainer writes: the wrapper's keys, ``model.`` prefixed (the run's
+    ``output/configuration.json`` is written by the caller)."""
     path = run_dir / f'epoch_{epoch}.pth'
     torch.save({f'model.{key}': value for key, value in state.items()}, path)
     return path
 
 
-def random_state(seed: int) -> dict:
+def random_state(seed: int, width: int = SMALL_WIDTH) -> dict:
     torch.manual_seed(seed)
-    return FRCRN(width=SMALL_WIDTH).state_dict()
+    return FRCRN(width=width).state_dict()
 
 
 def test_the_average_of_epoch_files_and_a_model_dir_is_the_mean_and_loads(tmp_path):
     """The trainer's optimizer-state files, caught by an ``epoch_*.pth`` glob, are skipped."""
     states = [random_state(seed) for seed in (1, 2, 3)]
+    write_model_dir(tmp_path / 'train' / 'output', width=SMALL_WIDTH)
     first = trainer_epoch_file(tmp_path / 'train', 1, states[0])
     second = trainer_epoch_file(tmp_path / 'train', 2, states[1])
     third = write_model_dir(tmp_path / 'model_dir', states[2], width=SMALL_WIDTH)
@@ -59,9 +59,7 @@ def test_the_average_of_epoch_files_and_a_model_dir_is_the_mean_and_loads(tmp_pa
 
 def test_checkpoints_of_different_architectures_are_refused(tmp_path):
     narrow = write_model_dir(tmp_path / 'narrow', random_state(1), width=SMALL_WIDTH)
-    torch.manual_seed(2)
-    wider = write_model_dir(tmp_path / 'wider', FRCRN(width=SMALL_WIDTH * 2).state_dict(),
-                            width=SMALL_WIDTH * 2)
+    wider = write_model_dir(tmp_path / 'wider', random_state(2, SMALL_WIDTH * 2), width=SMALL_WIDTH * 2)
     result = run_average(narrow, wider, '--out', tmp_path / 'averaged')
     assert result.returncode != 0
     assert 'different names or sizes' in result.stderr

@@ -6,8 +6,9 @@ UAI 2018; the tail of a run's epochs stands in for SWA's cyclic snapshots).
 
 A CHECKPOINT is a trainer's ``epoch_<n>.pth`` (``train.py --keep-epochs N`` keeps the last N) or
 a model directory; the trainer's ``*_trainer_state.pth`` files (optimizer state) are skipped, so
-``WORK/train/epoch_*.pth`` averages every kept epoch. Floating-point tensors are averaged (batch-norm statistics included, as the
-cheap stand-in for SWA's recomputed statistics); integer buffers come from the last checkpoint.
+``WORK/train/epoch_*.pth`` averages every kept epoch. Floating-point tensors are averaged
+(batch-norm statistics included, as the cheap stand-in for SWA's recomputed statistics); integer
+buffers come from the last checkpoint.
 The configuration is the first model directory's, else ``WORK/train/output``'s next to the
 first epoch file. Score the result with ``validation_scores.py``; pick what to average on the
 validation mixtures only.
@@ -23,6 +24,8 @@ from modelscope_frcrn.errors import CheckpointMismatchError
 from modelscope_frcrn.models.checkpoint import WEIGHTS_FILE, read_checkpoint
 from train import write_model_dir
 
+TRAINER_STATE_SUFFIX = '_trainer_state.pth'
+
 
 def average_weights(states: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
     """The mean of each floating-point tensor over ``states``; other tensors from the last."""
@@ -35,9 +38,6 @@ def average_weights(states: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Te
                              'not one architecture')
     return {key: torch.stack([state[key].float() for state in states]).mean(0)
             if value.is_floating_point() else value for key, value in states[-1].items()}
-
-
-TRAINER_STATE_SUFFIX = '_trainer_state.pth'
 
 
 def weights_path(checkpoint: Path) -> Path:
