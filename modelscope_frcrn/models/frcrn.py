@@ -4,7 +4,8 @@ The noisy waveform is turned into a complex spectrum; the first U-Net predicts
 a map whose ``tanh`` is the stage-1 mask; the second U-Net refines that map and
 the stage-2 mask is ``tanh(U2) + tanh(U1)`` (range -2..2). Each mask multiplies the
 noisy spectrum (complex product) and the inverse STFT gives that stage's
-waveform; the stage-2 waveform is the enhanced speech.
+waveform; the stage-2 waveform is the enhanced speech. :meth:`FRCRN.enhance` can pass the
+stage-2 mask through a post-filter first (:mod:`.post_filter`).
 """
 from typing import Dict, Optional, Tuple
 
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .post_filter import post_filter
 from .stft import ConviSTFT, ConvSTFT
 from .unet import ComplexUNet
 
@@ -27,14 +29,17 @@ class FRCRN(nn.Module):
             the square root of the periodic window is used for analysis and synthesis.
         width: channels of every convolution and FSMN layer (128 in the official model).
         padding_mode: padding of the encoder convolutions.
+        post_filter_beta: strength of the post-filter :meth:`enhance` applies to the
+            stage-2 mask (0: none, the official output; :mod:`.post_filter`).
     """
 
     def __init__(self, win_len: int = 640, win_inc: int = 320, fft_len: int = 640,
                  win_type: Optional[str] = 'hann', width: int = 128,
-                 padding_mode: str = 'zeros'):
+                 padding_mode: str = 'zeros', post_filter_beta: float = 0.0):
         super().__init__()
         self.win_len = win_len
         self.hop = win_inc
+        self.post_filter_beta = post_filter_beta
         self.stft = ConvSTFT(win_len, win_inc, fft_len, win_type)
         self.istft = ConviSTFT(win_len, win_inc, fft_len, win_type)
         self.unet = ComplexUNet(width, padding_mode)
@@ -50,12 +55,8 @@ class FRCRN(nn.Module):
               ``[B, (frames - 1) * hop + win_len]`` waveforms; ``mask_l1``/``mask_l2``:
               ``[B, 2F, frames]`` complex masks, with ``frames = (T - win_len) // hop + 1``.
         """
-        spectrum = self.stft(noisy)                                  # [B, 2F, frames]
-        stacked = spectrum.unflatten(1, (2, -1))                     # [B, 2, F, frames]
-        stage1 = self.unet(stacked)
-        stage2 = self.unet2(stage1)
-        mask1 = torch.tanh(stage1)
-        mask2 = torch.tanh(stage2) + mask1
+        stacked = self.stft(noisy).unflatten(1, (2, -1))            # [B, 2, F, frames]
+        mask1, mask2 = self.masks(stacked)
         outputs = {}
         for suffix, mask in (('l1', mask1), ('l2', mask2)):
             spec = complex_multiply(stacked, mask).flatten(1, 2)
@@ -64,13 +65,21 @@ class FRCRN(nn.Module):
             outputs[f'mask_{suffix}'] = mask.flatten(1, 2)
         return outputs
 
+    def masks(self, stacked: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The stage-1 and stage-2 complex masks. Shape: ``[B, 2, F, frames]`` -> two of the same."""
+        stage1 = self.unet(stacked)
+        stage2 = self.unet2(stage1)
+        mask1 = torch.tanh(stage1)
+        return mask1, torch.tanh(stage2) + mask1
+
     @torch.inference_mode()
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
         """Enhance waveforms of any length, returning exactly as many samples.
 
         The input is zero-padded by ``win_len - hop`` samples at both ends (so
         every sample lies under two full analysis windows, where the
-        overlap-add is well conditioned) and up to a whole number of hops.
+        overlap-add is well conditioned) and up to a whole number of hops. The output is
+        the stage-2 waveform, its mask post-filtered when ``post_filter_beta`` is above 0.
 
         Runs in eval mode whatever the module's mode (batch norm uses its running
         statistics and does not update them); the mode is restored afterwards.
@@ -82,7 +91,10 @@ class FRCRN(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self(F.pad(noisy, (left, right)))['wav_l2'][:, left:left + length]
+            stacked = self.stft(F.pad(noisy, (left, right))).unflatten(1, (2, -1))
+            mask = post_filter(self.masks(stacked)[1], self.post_filter_beta)
+            waveform = self.istft(complex_multiply(stacked, mask).flatten(1, 2))[:, 0]
+            return waveform[:, left:left + length]
         finally:
             self.train(was_training)
 

@@ -35,7 +35,8 @@ class FRCRNModel(TorchModel):
             keys; only the official values (complex, depth 14) are supported,
             ``model_complexity`` and ``log_amp`` are accepted and unused, as in
             the official model.
-        padding_mode, win_len, win_inc, fft_len, win_type, width: see :class:`FRCRN`.
+        padding_mode, win_len, win_inc, fft_len, win_type, width, post_filter_beta:
+            see :class:`FRCRN` (the post-filter acts on inference, not on training losses).
         spectral_loss_weight: training only: weight of the compressed spectral loss
             added to the official loss (see :func:`.losses.frcrn_loss`; 0: official).
         mask_loss_weight: training only: weight of the cIRM mask errors (1: official).
@@ -49,12 +50,12 @@ class FRCRNModel(TorchModel):
                  log_amp: bool = False, padding_mode: str = 'zeros', win_len: int = 640,
                  win_inc: int = 320, fft_len: int = 640, win_type: Optional[str] = 'hann',
                  width: int = 128, spectral_loss_weight: float = 0.0,
-                 mask_loss_weight: float = 1.0, **kwargs):
+                 mask_loss_weight: float = 1.0, post_filter_beta: float = 0.0, **kwargs):
         super().__init__(model_dir, *args, **kwargs)
         if not complex or model_depth != OFFICIAL_DEPTH:
             raise ValueError(f'FRCRN supports complex=True and model_depth={OFFICIAL_DEPTH} '
                              f'only, got complex={complex}, model_depth={model_depth}')
-        self.model = FRCRN(win_len, win_inc, fft_len, win_type, width, padding_mode)
+        self.model = FRCRN(win_len, win_inc, fft_len, win_type, width, padding_mode, post_filter_beta)
         self.spectral_loss_weight = spectral_loss_weight
         self.mask_loss_weight = mask_loss_weight
         self.weights_path = self._load_weights(model_dir)

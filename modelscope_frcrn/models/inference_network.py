@@ -32,6 +32,7 @@ from .complex_layers import (ComplexBatchNorm2d, ComplexConvTranspose2d, Complex
                              _block_weight)
 from .frcrn import FRCRN, enhance_padding
 from .fsmn import ComplexFrequencyFsmn, ComplexTimeFsmn, UniDeepFsmn
+from .post_filter import post_filter
 from .unet import LEVELS, ComplexUNet
 
 LEAKY_SLOPE = 0.01  # F.leaky_relu's default, used by the trainable blocks
@@ -313,7 +314,8 @@ class FusedFRCRN(nn.Module):
 
     Made by :func:`fuse_for_inference`. :meth:`forward` is the traced/exported
     graph (no Python decisions on the input length); :meth:`enhance` adds the
-    padding and cropping of :meth:`FRCRN.enhance`.
+    padding and cropping of :meth:`FRCRN.enhance`. The network's ``post_filter_beta``
+    is read once, here.
 
     Args:
         channels_last: run the U-Nets in the channels-last memory format (faster on CPU).
@@ -323,6 +325,7 @@ class FusedFRCRN(nn.Module):
         super().__init__()
         self.win_len = network.win_len
         self.hop = network.hop
+        self.post_filter_beta = network.post_filter_beta
         self.channels_last = channels_last
         self.register_buffer('stft_weight', network.stft.weight.detach().clone())
         self.register_buffer('istft_weight', network.istft.weight.detach().clone())
@@ -342,6 +345,7 @@ class FusedFRCRN(nn.Module):
         stage1 = self.unet(features, frames)
         stage2 = self.unet2(stage1, frames)
         mask = torch.tanh(stage2.float()).add_(torch.tanh(stage1.float()))
+        mask = post_filter(mask, self.post_filter_beta)
         noisy_re, noisy_im = stacked[:, 0], stacked[:, 1]
         mask_re, mask_im = mask[:, 0], mask[:, 1]
         spec = torch.cat([noisy_re * mask_re - noisy_im * mask_im,
