@@ -1,6 +1,6 @@
 """What the README promises of ``modelscope-frcrn denoise`` options: ``--onnx-model`` runs the
 given graph, ``--precision bf16`` runs in bfloat16 close to fp32, ``--threads N`` is what the
-network runs with."""
+network runs with, ``--post-filter BETA`` takes residual noise down."""
 import numpy as np
 import pytest
 import soundfile as sf
@@ -80,3 +80,31 @@ def test_threads_is_what_the_network_runs_with(noisy, tmp_path, identity_model_d
             '--threads', threads)
 
     assert seen and set(seen) == {threads}
+
+
+def level_db(path) -> float:
+    return float(10 * np.log10(np.mean(sf.read(str(path), dtype='float32')[0] ** 2)))
+
+
+def test_post_filter_lowers_the_residual_noise_and_keeps_the_speech(tmp_path):
+    """On white noise alone the shipped model leaves a residue of about -54 dB, which the
+    post-filter takes about 4 dB further down; on speech in noise the level stays within 0.1 dB."""
+    noise = 0.03 * np.random.default_rng(1).standard_normal(32000)
+    inputs = {'noise': write_wav(tmp_path / 'noise.wav', noise),
+              'speech': write_wav(tmp_path / 'speech.wav', sf.read(str(EXAMPLE_WAV), frames=48000)[0])}
+    levels = {}
+    for name, source in inputs.items():
+        for option in ([], ['--post-filter', '0.02']):
+            output = tmp_path / f'{name}{len(option)}.wav'
+            denoise(source, '-o', output, *option)
+            levels[name, bool(option)] = level_db(output)
+    assert levels['noise', False] - levels['noise', True] > 2.0
+    assert abs(levels['speech', False] - levels['speech', True]) < 0.3
+
+
+@pytest.mark.parametrize('beta', ['-1', 'inf', 'nan'])
+def test_bad_post_filter_strength_is_named_and_writes_nothing(noisy, tmp_path, capsys, beta):
+    output = tmp_path / 'out.wav'
+    assert main(['denoise', '--quiet', str(noisy), '-o', str(output), '--post-filter', beta]) == 1
+    assert 'post-filter strength' in capsys.readouterr().err
+    assert not output.exists()

@@ -410,6 +410,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help='the most any part of the signal is attenuated, in dB: 0 returns '
                              'the input, 6-12 keeps a natural background (speech recognition, '
                              'film, podcasts), inf or absent (default) removes all it can')
+    parser.add_argument('--post-filter', type=float, default=None, metavar='BETA',
+                        dest='post_filter_beta',
+                        help="pass the network's mask through PercepNet's post-filter: less "
+                             'residual noise, at some cost to the voice (0.02 is typical; 0: '
+                             "off; default: the model configuration's post_filter_beta, 0)")
     parser.add_argument('--batch-size', type=_positive_int, default=1, metavar='N',
                         help='enhance files no longer than one chunk N at a time, grouped by '
                              'length (outputs equal to one at a time within 1e-5; faster on '
@@ -527,17 +532,13 @@ def write_report(path: str, summary: Summary) -> None:
 
 
 def _build_denoiser(args: argparse.Namespace) -> Denoiser:
-    import torch
+    from .loading import load_enhancer
 
-    from .backends import build_enhancer
-    from .loading import load_model
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
-        enhancer = build_enhancer(load_model(args.model), backend=args.backend,
-                                  precision=args.precision, device=args.device,
-                                  onnx_path=args.onnx_model, malloc_tuning=True)
+        enhancer = load_enhancer(args.model, backend=args.backend, precision=args.precision,
+                                 device=args.device, threads=args.threads,
+                                 onnx_path=args.onnx_model, malloc_tuning=True,
+                                 post_filter_beta=args.post_filter_beta)
     except ValueError as error:  # an unsupported device/precision/backend combination
         raise UsageError(str(error)) from error
     return Denoiser(enhancer, chunk_seconds=args.chunk_seconds)

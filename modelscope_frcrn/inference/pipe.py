@@ -216,7 +216,8 @@ def _build_stream(args: argparse.Namespace, pcm: PcmFormat) -> StreamDenoiser:
 
     enhancer = load_enhancer(args.model, backend=args.backend, precision=args.precision,
                              device=args.device, threads=args.threads,
-                             onnx_path=args.onnx_model, malloc_tuning=True)
+                             onnx_path=args.onnx_model, malloc_tuning=True,
+                             post_filter_beta=args.post_filter_beta)
     return StreamDenoiser(enhancer, pcm.sample_rate, pcm.channels,
                           latency_seconds=args.latency, bandwidth=args.bandwidth,
                           atten_limit_db=args.atten_limit_db, mono=args.mono)

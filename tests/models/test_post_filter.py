@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from modelscope_frcrn.inference.loading import load_enhancer
+from modelscope_frcrn.errors import UsageError
+from modelscope_frcrn.inference.loading import load_enhancer, load_model
 from modelscope_frcrn.models import FRCRN
 from modelscope_frcrn.models.inference_network import fuse_for_inference
 from modelscope_frcrn.models.post_filter import post_filter
@@ -97,3 +98,12 @@ def test_model_directory_setting_reaches_the_enhancer(tmp_path, network_pair):
     expected = fuse_for_inference(network_pair[1]).enhance(torch.from_numpy(noisy)).numpy()
     assert np.abs(outputs[NETWORK_BETA] - expected).max() <= 1e-4
     assert np.abs(outputs[NETWORK_BETA] - outputs[0.0]).max() > 1e-3
+
+
+def test_load_model_overrides_the_configuration_only_when_asked(tmp_path, network_pair):
+    model_dir = write_model_dir(tmp_path / 'model', network_pair[0].state_dict(), width=SMALL_WIDTH,
+                                post_filter_beta=BETA)
+    assert load_model(str(model_dir)).model.post_filter_beta == BETA
+    assert load_model(str(model_dir), post_filter_beta=0).model.post_filter_beta == 0
+    with pytest.raises(UsageError, match='ONNX'):
+        load_enhancer(str(model_dir), backend='onnx', onnx_path='exported.onnx', post_filter_beta=0.1)
