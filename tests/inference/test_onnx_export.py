@@ -54,6 +54,17 @@ def test_build_enhancer_onnx_exports_on_the_fly(small_model):
 
 
 @needs_onnx
+def test_exported_graph_keeps_the_post_filter(random_model_dir):
+    filtered = FRCRNModel(str(random_model_dir), width=SMALL_WIDTH, post_filter_beta=0.5).eval()
+    noisy = (0.05 * np.random.default_rng(3).standard_normal((1, 8000))).astype(np.float32)
+    got = build_enhancer(filtered, backend='onnx')(noisy)
+    expected = filtered.model.enhance(torch.from_numpy(noisy)).numpy()
+    plain = FRCRNModel(str(random_model_dir), width=SMALL_WIDTH).eval().model.enhance(torch.from_numpy(noisy))
+    assert np.abs(got - expected).max() <= ONNX_TOLERANCE
+    assert np.abs(expected - plain.numpy()).max() > 1e-3
+
+
+@needs_onnx
 def test_export_onnx_command(random_model_dir, tmp_path, capsys):
     from modelscope_frcrn.inference import onnx_export
 
