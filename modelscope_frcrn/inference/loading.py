@@ -1,11 +1,11 @@
 """Loading a model (a directory, a ModelScope id, or the shipped default) for inference."""
-import math
 from typing import Optional
 
 from ..errors import UsageError
 from ..hub import default_model_dir, resolve_model
 from ..metainfo import TASK
 from ..models import FRCRNModel
+from ..models.post_filter import checked_beta
 from .backends import Enhancer, build_enhancer
 
 
@@ -18,15 +18,14 @@ def load_model(model: Optional[str] = None, post_filter_beta: Optional[float] = 
     """
     from modelscope.models import Model
 
-    if post_filter_beta is not None and not (math.isfinite(post_filter_beta) and post_filter_beta >= 0):
-        raise UsageError(f'the post-filter strength must be a finite number, 0 or more '
-                         f'(0: off; 0.02 is typical), got {post_filter_beta:g}')
+    if post_filter_beta is not None:
+        post_filter_beta = checked_beta(post_filter_beta)
     loaded = Model.from_pretrained(resolve_model(model or default_model_dir(), strict=True))
     if not isinstance(loaded, FRCRNModel):
         raise TypeError(f'{model} is not an FRCRN model (got {type(loaded).__name__})')
     loaded.require_weights()
     if post_filter_beta is not None:
-        loaded.model.post_filter_beta = float(post_filter_beta)
+        loaded.model.post_filter_beta = post_filter_beta
     return loaded.eval()
 
 

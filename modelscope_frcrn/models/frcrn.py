@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .post_filter import post_filter
+from .post_filter import checked_beta, post_filter
 from .stft import ConviSTFT, ConvSTFT
 from .unet import ComplexUNet
 
@@ -39,7 +39,7 @@ class FRCRN(nn.Module):
         super().__init__()
         self.win_len = win_len
         self.hop = win_inc
-        self.post_filter_beta = post_filter_beta
+        self.post_filter_beta = checked_beta(post_filter_beta)
         self.stft = ConvSTFT(win_len, win_inc, fft_len, win_type)
         self.istft = ConviSTFT(win_len, win_inc, fft_len, win_type)
         self.unet = ComplexUNet(width, padding_mode)

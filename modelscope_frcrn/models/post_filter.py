@@ -14,6 +14,21 @@ import math
 
 import torch
 
+from ..errors import UsageError
+
+
+def checked_beta(beta: float) -> float:
+    """``beta`` as a float, if it is a strength the filter takes (finite, 0 or more).
+
+    Raises:
+        UsageError: (a ValueError) a negative, infinite or NaN strength.
+    """
+    beta = float(beta)
+    if not (math.isfinite(beta) and beta >= 0):
+        raise UsageError(f'the post-filter strength must be a finite number, 0 or more '
+                         f'(0: off; 0.02 is typical), got {beta:g}')
+    return beta
+
 
 def post_filter(mask: torch.Tensor, beta: float) -> torch.Tensor:
     """``mask`` with its low-gain bins attenuated further (``beta = 0``: ``mask`` itself).

@@ -107,3 +107,9 @@ def test_load_model_overrides_the_configuration_only_when_asked(tmp_path, networ
     assert load_model(str(model_dir), post_filter_beta=0).model.post_filter_beta == 0
     with pytest.raises(UsageError, match='ONNX'):
         load_enhancer(str(model_dir), backend='onnx', onnx_path='exported.onnx', post_filter_beta=0.1)
+
+
+@pytest.mark.parametrize('beta', [-0.1, math.inf, math.nan])
+def test_a_strength_the_filter_cannot_take_is_refused_by_the_network(beta):
+    with pytest.raises(UsageError, match='post-filter strength'):
+        FRCRN(width=SMALL_WIDTH, post_filter_beta=beta)
