@@ -66,16 +66,16 @@ def restore_threads():
 @pytest.mark.parametrize('threads', [1, 3])
 def test_threads_is_what_the_network_runs_with(noisy, tmp_path, identity_model_dir, monkeypatch,
                                                restore_threads, threads):
-    from modelscope_frcrn.inference import backends
+    from modelscope_frcrn.inference import loading
 
     seen = []
-    build_enhancer = backends.build_enhancer
+    build_enhancer = loading.build_enhancer
 
     def recording_build_enhancer(*args, **kwargs):
         enhancer = build_enhancer(*args, **kwargs)
         return lambda chunk: (seen.append(torch.get_num_threads()), enhancer(chunk))[1]
 
-    monkeypatch.setattr(backends, 'build_enhancer', recording_build_enhancer)
+    monkeypatch.setattr(loading, 'build_enhancer', recording_build_enhancer)
     denoise(noisy, '-o', tmp_path / 'out.wav', '--model', identity_model_dir,
             '--threads', threads)
 
