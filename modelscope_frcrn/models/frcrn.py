@@ -59,9 +59,7 @@ class FRCRN(nn.Module):
         mask1, mask2 = self.masks(stacked)
         outputs = {}
         for suffix, mask in (('l1', mask1), ('l2', mask2)):
-            spec = complex_multiply(stacked, mask).flatten(1, 2)
-            outputs[f'spec_{suffix}'] = spec
-            outputs[f'wav_{suffix}'] = self.istft(spec)[:, 0]
+            outputs[f'spec_{suffix}'], outputs[f'wav_{suffix}'] = self.synthesise(stacked, mask)
             outputs[f'mask_{suffix}'] = mask.flatten(1, 2)
         return outputs
 
@@ -71,6 +69,14 @@ class FRCRN(nn.Module):
         stage2 = self.unet2(stage1)
         mask1 = torch.tanh(stage1)
         return mask1, torch.tanh(stage2) + mask1
+
+    def synthesise(self, stacked: torch.Tensor, mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The masked spectrum and its waveform.
+
+        Shape: ``[B, 2, F, frames]`` x2 -> ``[B, 2F, frames]``, ``[B, (frames - 1) * hop + win_len]``.
+        """
+        spec = complex_multiply(stacked, mask).flatten(1, 2)
+        return spec, self.istft(spec)[:, 0]
 
     @torch.inference_mode()
     def enhance(self, noisy: torch.Tensor) -> torch.Tensor:
@@ -92,8 +98,7 @@ class FRCRN(nn.Module):
         self.eval()
         try:
             stacked = self.stft(F.pad(noisy, (left, right))).unflatten(1, (2, -1))
-            mask = post_filter(self.masks(stacked)[1], self.post_filter_beta)
-            waveform = self.istft(complex_multiply(stacked, mask).flatten(1, 2))[:, 0]
+            _, waveform = self.synthesise(stacked, post_filter(self.masks(stacked)[1], self.post_filter_beta))
             return waveform[:, left:left + length]
         finally:
             self.train(was_training)
