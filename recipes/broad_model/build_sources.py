@@ -448,6 +448,23 @@ def espeak_items(root: Path) -> List[Item]:
     return items
 
 
+# ufoai-sound: looped ambience (city, night, wind, thunder, fire, water) and machines (pumps,
+# hums, turbines, engines); the radio message and the TV news hold speech, the jingles music
+UFOAI_PK3 = "usr/share/games/ufoai/base/0snd.pk3"
+UFOAI_NOT_NOISE = r"radiomessage|tv_newswav|jingle|disco"
+UFOAI_MACHINE = re.compile(r"hum|machine|minepump|turbine|engine|generator|ventilation|device"
+                           r"|lights_loop")
+
+
+def ufoai_noise_items(root: Path) -> List[Item]:
+    items = noise_members("ufoai", "ufoai-sound", "ambient", root / UFOAI_PK3, "sound/ambience/",
+                          skip=UFOAI_NOT_NOISE)
+    for item in items:
+        if UFOAI_MACHINE.search(Path(item.member).name):
+            item.group = "machine"
+    return items
+
+
 def noise_source(name: str, package: str, category: str, rel: str, *patterns: str,
                  skip: str = "") -> Source:
     """A noise source of one category: the files under ``rel`` matching ``patterns``."""
@@ -517,6 +534,9 @@ SOURCES: List[Source] = [
     noise_source("pidgin_sounds", "pidgin-data", "alerts", "usr/share/sounds/purple", "*"),
     noise_source("psi_plus_sounds", "psi-plus-sounds", "alerts",
                  "usr/share/psi-plus/sound", "*"),
+    Source("ufoai", "ufoai-sound", "noise", ufoai_noise_items),
+    # a stadium crowd: many voices, none intelligible (8-bit, 22.05 kHz)
+    noise_source("etw_crowd", "etw-data", "ambient", "usr/share/games/etw/crowd", "*.wav"),
 ]
 
 # Licence of the files used, read from /usr/share/doc/<package>/copyright (the manifest
@@ -554,6 +574,8 @@ LICENCE = {
     "gajim": "GPL-3 (Files: *)",
     "pidgin-data": "GPL-2+",
     "psi-plus-sounds": "GPL-2+",
+    "ufoai-sound": "GPL-2, GPL-2+, CC-BY-3.0, CC-BY-SA-3.0 (per file, debian/copyright)",
+    "etw-data": "GPL-2+",
     "espeak-ng": "GPL-3+ (synthesiser); texts: tuxpaint-stamps-default, GPL-2",
 }
 
