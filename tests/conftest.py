@@ -1,4 +1,5 @@
 """Shared fixtures: small FRCRN model directories made on the fly, and test audio."""
+import importlib.util
 import json
 import os
 import shutil
@@ -88,6 +89,16 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate: int = 16000,
 def example_copy(tmp_path) -> Path:
     """A copy of the example recording in a temporary folder."""
     return Path(shutil.copy(EXAMPLE_WAV, tmp_path / 'noisy.wav'))
+
+
+def load_script(path: Path):
+    """A script that is not in a package (a recipe's), imported as a module named after its file.
+    It is registered in ``sys.modules`` as an import would be: its dataclasses look it up there."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_python(code: str, env: Optional[dict] = None, timeout: float = 300,

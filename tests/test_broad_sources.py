@@ -1,14 +1,14 @@
 """The broad recipe's source list (recipes/broad_model/build_sources.py): what is read from a
 package and how it is checked."""
-import importlib.util
 import io
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / 'recipes' / 'broad_model' / 'build_sources.py'
 UFOAI_AMBIENCE = ('city_abnd_ufoai_atm', 'ufo_night_atm', 'thunder1', 'minepump03', 'hum2',
@@ -17,12 +17,7 @@ UFOAI_AMBIENCE = ('city_abnd_ufoai_atm', 'ufo_night_atm', 'thunder1', 'minepump0
 
 @pytest.fixture(scope='module')
 def recipe():
-    spec = importlib.util.spec_from_file_location('build_sources', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being made
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    return load_script(SCRIPT)
 
 
 def wav_bytes(rate: int, seconds: float = 1.0, seed: int = 0) -> bytes:

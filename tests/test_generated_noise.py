@@ -1,5 +1,4 @@
 """The broad recipe's generated alert tones (recipes/broad_model/add_generated_noise.py)."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -8,16 +7,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[1] / 'recipes' / 'broad_model' / 'add_generated_noise.py'
 SAMPLE_RATE = 16000
 
 
 @pytest.fixture(scope='module')
 def recipe():
-    spec = importlib.util.spec_from_file_location('add_generated_noise', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def frame_levels_db(x: np.ndarray, frame: int = 800) -> np.ndarray:
