@@ -26,7 +26,14 @@ window: :class:`UpperBandCleaner`), built from what the model did:
 
 ``G = min(1, max(wiener, g ** 1.5))``, never below the attenuation limit's floor:
 where the model removed noise, the upper band's noise goes down at least as far
-(further, by half as many dB again), and what stands above it stays.
+(further, by half as many dB again), and what stands above it stays. In frames the
+model calls noise, a bin whose smoothed power does not stand above the noise
+estimate is also held to at most ``g``: the Wiener gain alone lets single-bin
+peaks of steady noise through (about -30 dB on white noise, which a strong model
+beats below 8 kHz: the default model since 2026-12-01 takes 32 dB off it).
+
+The figures below were measured with the first default model, before that
+ceiling and before the noise estimate's settling time (``SETTLING_SECONDS``).
 
 Why per bin (``benchmarks/fullband.py``: 12 mixtures of real 44.1 kHz speech and
 full-band game noise at 0-15 dB SNR, high-band SNR against the clean speech): the
@@ -72,7 +79,7 @@ BANDWIDTHS = (FULL, MODEL)
 #: The bands whose enhanced-to-noisy ratio sets the frame gain (Hz): the lowest wins.
 REFERENCE_BANDS = ((0.0, 8000.0), (4000.0, 8000.0))
 #: The most the upper band is attenuated without an attenuation limit (the shipped
-#: model takes about 25 dB off white noise; the floor must stay below that).
+#: model takes about 32 dB off white noise; the floor must stay below that).
 GAIN_FLOOR_DB = 40.0
 #: Weights of neighbouring frames in the frame gain's band powers (+-40 ms), and of
 #: neighbouring bins in the power behind the upper band's noise estimate.
@@ -83,6 +90,10 @@ _SILENT_POWER = 1e-10
 UPPER_HOP_SECONDS = 0.005
 #: Time constant of the upper band's noise estimate, in seconds of frames the model calls noise.
 NOISE_SECONDS = 0.3
+#: Seconds of frames the model calls noise over which the noise estimate is a plain mean that
+#: may rise anywhere: one frame's bins (the first half zeros) can start it far too low, and
+#: the rise limit would then keep it there.
+SETTLING_SECONDS = 0.05
 #: Weight of the last frame's clean estimate in the decision-directed a-priori SNR.
 DECISION_DIRECTED = 0.98
 #: Frame gains (dB of power) at or below which the model heard only noise, and at or
@@ -202,6 +213,7 @@ class UpperBandGain:
 
     def __init__(self, hop_seconds: float, floor: float):
         self.longest = 1.0 / (1.0 - float(np.exp(-hop_seconds / NOISE_SECONDS)))  # frames
+        self.settling = max(1.0, SETTLING_SECONDS / hop_seconds)  # frames
         self.recent = float(np.exp(-hop_seconds / SMOOTHING_SECONDS))
         self.floor = floor
         self._power: Optional[np.ndarray] = None  # [C, K]: the smoothed power
@@ -211,23 +223,28 @@ class UpperBandGain:
 
     def __call__(self, power: np.ndarray, gain: np.ndarray) -> np.ndarray:
         """Shape: ``[C, K]`` power of one frame, ``[C, 1]`` its frame gain -> ``[C, K]``
-        in ``[max(floor, gain ** BOUND_POWER), 1]``."""
+        in ``[max(floor, gain ** BOUND_POWER), 1]``, at most ``gain`` (in frames of noise)
+        where the bin does not stand out of the noise."""
         if self._noise is None:
             self._noise, self._clean = np.zeros_like(power), np.zeros_like(power)
             self._weight = np.zeros_like(gain, dtype=np.float64)
-        self._track_noise(power, noise_weight(gain))
+        weight = noise_weight(gain)
+        self._track_noise(power, weight)
         known = self._noise > 0.0
         noise = np.where(known, self._noise, 1.0)
         prior = DECISION_DIRECTED * self._clean / noise \
             + (1.0 - DECISION_DIRECTED) * np.maximum(power / noise - 1.0, 0.0)
         wiener = np.where(known, prior / (1.0 + prior), 1.0)
         self._clean = wiener ** 2 * power
-        return np.clip(np.maximum(wiener, gain ** BOUND_POWER), self.floor, 1.0)
+        # the Wiener gain alone stops near -30 dB on steady noise (see the module docstring)
+        stands_out = ~known | (self._power >= RISE_LIMIT * noise)
+        ceiling = np.where(stands_out, 1.0, gain ** weight)
+        return np.clip(np.minimum(np.maximum(wiener, gain ** BOUND_POWER), ceiling), self.floor, 1.0)
 
     def _track_noise(self, power: np.ndarray, weight: np.ndarray) -> None:
         """Shape: ``[C, K]`` power, ``[C, 1]`` the frame's noise weight."""
         smoothed = self._smoothed(power)
-        established = self._weight >= 1.0  # [C, 1]: a whole frame's worth of noise seen
+        established = self._weight >= self.settling  # [C, 1]: enough noise frames seen
         rises = weight * (~established | (smoothed < RISE_LIMIT * self._noise))
         falls = (self._noise > 0.0) & (smoothed < self._noise)
         steps = np.where(falls, 1.0, rises)
