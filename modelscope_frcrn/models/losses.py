@@ -12,6 +12,14 @@ spectral loss (Braun and Tashev, "A consolidated view of loss functions for supe
 deep learning-based speech enhancement", 2021; DeepFilterNet trains with a multi-
 resolution form of it) compares magnitudes raised to the power 0.3, which lifts quiet
 time-frequency bins towards loud ones.
+
+The residual noise loss looks at the noise alone: the STFT is linear, so the noise part of
+the output spectrum is the mask times the noise's spectrum ``M (Y - S)``. Its level per
+frame, in dB re the noise's, is averaged over frames, each frame counting alike whether
+speech is present or not, so the noise left in speech pauses costs as much as the noise
+under speech (the components loss of Xu, Elshamy and Fingscheidt, "Using separate losses for
+speech and noise in mask-based speech enhancement", ICASSP 2020, weighs the two parts
+apart in the same way; here in dB, so quiet frames count).
 """
 from typing import Dict, Sequence
 
@@ -19,6 +27,8 @@ import torch
 import torch.nn.functional as F
 
 EPS = 1e-8
+#: Frames whose noise is already this far down gain nothing from going further.
+NOISE_FLOOR_DB = 40.0
 
 
 def si_snr_per_item(estimate: torch.Tensor, reference: torch.Tensor,
@@ -63,6 +73,27 @@ def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
     return total / len(fft_sizes)
 
 
+def residual_noise_db(stft, noisy: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor,
+                      floor_db: float = NOISE_FLOOR_DB) -> torch.Tensor:
+    """Mean level, in dB re the input's noise, of the noise the mask lets through.
+
+    The noise is ``noisy - clean`` (with the late reverberation the target leaves out). Per
+    frame: ``10 log10(|M N|^2 / |N|^2)`` summed over bins, held at ``-floor_db`` or above
+    (no gain from going deeper); frames without noise (clean-only examples) sit at 0 dB
+    with no gradient.
+
+    Shape: ``[B, T]``, ``[B, T]`` and ``[B, 2F, frames]`` -> scalar (lower: less noise left).
+    """
+    noise_re, noise_im = stft(noisy - clean).chunk(2, dim=1)
+    mask_re, mask_im = mask.chunk(2, dim=1)
+    passed = ((mask_re * noise_re - mask_im * noise_im) ** 2
+              + (mask_re * noise_im + mask_im * noise_re) ** 2).sum(1)
+    noise = (noise_re ** 2 + noise_im ** 2).sum(1)
+    silence = noise.mean(-1, keepdim=True) * 1e-6 + EPS
+    level = 10 * torch.log10((passed + silence) / (noise + silence))
+    return level.clamp(min=-floor_db).mean()
+
+
 def cirm_target(noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Tensor:
     """Folded complex ideal ratio mask.
 
@@ -79,7 +110,7 @@ def cirm_target(noisy_spec: torch.Tensor, clean_spec: torch.Tensor) -> torch.Ten
 
 def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.Tensor,
                mask: torch.Tensor, spectral_weight: float = 0.0,
-               mask_weight: float = 1.0) -> Dict[str, torch.Tensor]:
+               mask_weight: float = 1.0, noise_weight: float = 0.0) -> Dict[str, torch.Tensor]:
     """Loss terms of one FRCRN stage.
 
     Args:
@@ -90,11 +121,13 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
         spectral_weight: weight of :func:`compressed_spectral_loss` (0: the official loss).
         mask_weight: weight of the two mask errors (1: the official loss). Their gradient
             is 10-20 times the SI-SNR term's, so they steer training unless weighed down.
+        noise_weight: weight of :func:`residual_noise_db` (0: not computed).
 
     Returns:
         ``loss`` (total), ``amp_loss`` and ``phase_loss`` (real and imaginary mask
         errors), ``sisnr`` (negative mean SI-SNR, so lower is better) and, with a
-        spectral weight, ``spectral`` (unweighted), all scalars; and
+        spectral weight, ``spectral``, and with a noise weight ``residual_noise`` (dB;
+        both unweighted), all scalars; and
         ``si_snr_per_item`` ``[B]`` in dB (detached) for evaluation.
     """
     length = min(estimate.shape[-1], clean.shape[-1])
@@ -111,4 +144,7 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
     if spectral_weight:
         terms['spectral'] = compressed_spectral_loss(estimate[..., :length], clean[..., :length])
         terms['loss'] = terms['loss'] + spectral_weight * terms['spectral']
+    if noise_weight:
+        terms['residual_noise'] = residual_noise_db(stft, noisy, clean, mask)
+        terms['loss'] = terms['loss'] + noise_weight * terms['residual_noise']
     return terms

@@ -1,11 +1,13 @@
-"""The training loss: the official terms, and the optional compressed spectral term."""
+"""The training loss: the official terms, and the optional compressed spectral and residual noise terms."""
 import math
 
 import pytest
 import torch
 from modelscope.models import Model
 
-from modelscope_frcrn.models.losses import compressed_spectral_loss, si_snr_per_item
+from modelscope_frcrn.models.losses import (NOISE_FLOOR_DB, compressed_spectral_loss, residual_noise_db,
+                                            si_snr_per_item)
+from modelscope_frcrn.models.stft import ConvSTFT
 
 RATE = 16000
 
@@ -77,3 +79,51 @@ def test_a_mask_weight_scales_only_the_mask_errors(random_model_dir):
     expected = 0.1 * (official['amp_loss'] + official['phase_loss']) + official['sisnr']
     assert torch.allclose(weighed_down['loss'], expected)
     assert not torch.allclose(weighed_down['loss'], official['loss'])
+
+
+def _mixture_and_stft():
+    """A tone-burst 'speech' with white noise added, and an STFT like the model's (640/320)."""
+    clean = _speech_with_pause()
+    noisy = clean + 0.01 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+    return noisy, clean, ConvSTFT(640, 320, 640, 'hann')
+
+
+def _constant_mask(stft, noisy, real: float, imaginary: float = 0.0) -> torch.Tensor:
+    bins_times_two, frames = stft(noisy).shape[1:]
+    half = bins_times_two // 2
+    return torch.cat([torch.full((1, half, frames), real), torch.full((1, half, frames), imaginary)], dim=1)
+
+
+@pytest.mark.parametrize('real, imaginary, expected_db', [(1.0, 0.0, 0.0), (0.1, 0.0, -20.0),
+                                                          (0.0, 0.1, -20.0), (0.06, 0.08, -20.0)])
+def test_residual_noise_is_the_noise_level_a_mask_lets_through(real, imaginary, expected_db):
+    noisy, clean, stft = _mixture_and_stft()
+    mask = _constant_mask(stft, noisy, real, imaginary)
+    assert residual_noise_db(stft, noisy, clean, mask).item() == pytest.approx(expected_db, abs=0.01)
+
+
+def test_residual_noise_below_the_floor_earns_nothing_more():
+    noisy, clean, stft = _mixture_and_stft()
+    mask = _constant_mask(stft, noisy, 1e-3).requires_grad_()
+    level = residual_noise_db(stft, noisy, clean, mask)
+    level.backward()
+    assert level.item() == pytest.approx(-NOISE_FLOOR_DB)
+    assert mask.grad.abs().max().item() == 0
+
+
+def test_residual_noise_of_a_clean_example_has_no_gradient():
+    _, clean, stft = _mixture_and_stft()
+    mask = _constant_mask(stft, clean, 0.5).requires_grad_()
+    level = residual_noise_db(stft, clean, clean, mask)
+    level.backward()
+    assert level.item() == pytest.approx(0, abs=1e-3)
+    assert mask.grad.abs().max().item() < 1e-6
+
+
+def test_a_noise_weight_from_the_configuration_adds_the_weighted_level(random_model_dir):
+    official = _loss_terms(random_model_dir)
+    outputs = _loss_terms(random_model_dir, noise_loss_weight=0.2)
+    assert 'residual_noise' not in official and 'residual_noise' in outputs['log_vars']
+    assert -NOISE_FLOOR_DB <= outputs['residual_noise'].item() < 10
+    assert torch.allclose(outputs['loss'], official['loss'] + 0.2 * outputs['residual_noise'])
+    outputs['loss'].backward()
