@@ -26,6 +26,8 @@ from typing import Dict, Sequence
 import torch
 import torch.nn.functional as F
 
+from .frcrn import complex_multiply
+
 EPS = 1e-8
 #: Frames whose noise is already this far down gain nothing from going further.
 NOISE_FLOOR_DB = 40.0
@@ -84,11 +86,9 @@ def residual_noise_db(stft, noisy: torch.Tensor, clean: torch.Tensor, mask: torc
 
     Shape: ``[B, T]``, ``[B, T]`` and ``[B, 2F, frames]`` -> scalar (lower: less noise left).
     """
-    noise_re, noise_im = stft(noisy - clean).chunk(2, dim=1)
-    mask_re, mask_im = mask.chunk(2, dim=1)
-    passed = ((mask_re * noise_re - mask_im * noise_im) ** 2
-              + (mask_re * noise_im + mask_im * noise_re) ** 2).sum(1)
-    noise = (noise_re ** 2 + noise_im ** 2).sum(1)
+    noise_spec = stft(noisy - clean).unflatten(1, (2, -1))
+    passed = complex_multiply(noise_spec, mask.unflatten(1, (2, -1))).pow(2).sum((1, 2))
+    noise = noise_spec.pow(2).sum((1, 2))
     silence = noise.mean(-1, keepdim=True) * 1e-6 + EPS
     level = 10 * torch.log10((passed + silence) / (noise + silence))
     return level.clamp(min=-floor_db).mean()
