@@ -75,18 +75,19 @@ def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
     return total / len(fft_sizes)
 
 
-def residual_noise_db(stft, noisy: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor,
+def residual_noise_db(noise_spec: torch.Tensor, mask: torch.Tensor,
                       floor_db: float = NOISE_FLOOR_DB) -> torch.Tensor:
     """Mean level, in dB re the input's noise, of the noise the mask lets through.
 
-    The noise is ``noisy - clean`` (with the late reverberation the target leaves out). Per
-    frame: ``10 log10(|M N|^2 / |N|^2)`` summed over bins, held at ``-floor_db`` or above
-    (no gain from going deeper); frames without noise (clean-only examples) sit at 0 dB
-    with no gradient.
+    The noise spectrum is the noisy one minus the clean one (with the late reverberation the
+    target leaves out). Per frame: ``10 log10(|M N|^2 / |N|^2)`` summed over bins, held at
+    ``-floor_db`` or above (no gain from going deeper); frames without noise (clean-only
+    examples) sit at 0 dB with no gradient.
 
-    Shape: ``[B, T]``, ``[B, T]`` and ``[B, 2F, frames]`` -> scalar (lower: less noise left).
+    Shape: ``[B, 2F, frames]`` (real bins then imaginary) and ``[B, 2F, frames]`` -> scalar
+    (lower: less noise left).
     """
-    noise_spec = stft(noisy - clean).unflatten(1, (2, -1))
+    noise_spec = noise_spec.unflatten(1, (2, -1))
     passed = complex_multiply(noise_spec, mask.unflatten(1, (2, -1))).pow(2).sum((1, 2))
     noise = noise_spec.pow(2).sum((1, 2))
     silence = noise.mean(-1, keepdim=True) * 1e-6 + EPS
@@ -133,7 +134,8 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
     length = min(estimate.shape[-1], clean.shape[-1])
     per_item = si_snr_per_item(estimate[..., :length], clean[..., :length])
     sisnr = -per_item.mean()
-    target = cirm_target(stft(noisy), stft(clean))
+    noisy_spec, clean_spec = stft(noisy), stft(clean)
+    target = cirm_target(noisy_spec, clean_spec)
     bins_times_two = mask.shape[1]
     target_re, target_im = target.chunk(2, dim=1)
     mask_re, mask_im = mask.chunk(2, dim=1)
@@ -145,6 +147,6 @@ def frcrn_loss(stft, noisy: torch.Tensor, clean: torch.Tensor, estimate: torch.T
         terms['spectral'] = compressed_spectral_loss(estimate[..., :length], clean[..., :length])
         terms['loss'] = terms['loss'] + spectral_weight * terms['spectral']
     if noise_weight:
-        terms['residual_noise'] = residual_noise_db(stft, noisy, clean, mask)
+        terms['residual_noise'] = residual_noise_db(noisy_spec - clean_spec, mask)
         terms['loss'] = terms['loss'] + noise_weight * terms['residual_noise']
     return terms
