@@ -30,7 +30,7 @@ where the model removed noise, the upper band's noise goes down at least as far
 model calls noise, a bin whose smoothed power does not stand above the noise
 estimate is also held to at most ``g``: the Wiener gain alone lets single-bin
 peaks of steady noise through (about -30 dB on white noise, which a strong model
-beats below 8 kHz: the default model since 2026-12-01 takes 32 dB off it).
+beats below 8 kHz: the default model since 2026-12-02 takes 41 dB off it).
 
 The figures below were measured with the first default model, before that
 ceiling and before the noise estimate's settling time (``SETTLING_SECONDS``).
@@ -79,8 +79,8 @@ BANDWIDTHS = (FULL, MODEL)
 #: The bands whose enhanced-to-noisy ratio sets the frame gain (Hz): the lowest wins.
 REFERENCE_BANDS = ((0.0, 8000.0), (4000.0, 8000.0))
 #: The most the upper band is attenuated without an attenuation limit (the shipped
-#: model takes about 32 dB off white noise; the floor must stay below that).
-GAIN_FLOOR_DB = 40.0
+#: model takes about 41 dB off white noise; the floor must stay below that).
+GAIN_FLOOR_DB = 60.0
 #: Weights of neighbouring frames in the frame gain's band powers (+-40 ms), and of
 #: neighbouring bins in the power behind the upper band's noise estimate.
 SMOOTHING = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
