@@ -29,6 +29,7 @@ What differs from the built-in ``ANSTrainer``:
 """
 import copy
 import os
+import warnings
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
@@ -53,6 +54,11 @@ from .data_stream import ResumableSampler, endless_batches
 _MODELSCOPE_DDP_HOOK = 'DDPHook'
 
 
+def bf16_is_emulated(device: torch.device) -> bool:
+    """True on a CPU that oneDNN cannot run bfloat16 on natively (no AVX-512 BF16 or AMX)."""
+    return device.type == 'cpu' and not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def collate_segments(batch: List[Mapping]) -> Dict[str, torch.Tensor]:
     """Stack equal-length ``noisy``/``clean`` segments into float32 tensors.
 
@@ -75,6 +81,10 @@ class FRCRNTrainer(EpochBasedTrainer):
     def __init__(self, *args, data_collator=None, bf16: bool = False, **kwargs):
         self.bf16 = bf16
         super().__init__(*args, data_collator=data_collator or collate_segments, **kwargs)
+        if bf16 and bf16_is_emulated(self.device):
+            warnings.warn('bf16=True on a CPU without native bfloat16 (AVX-512 BF16 or AMX): '
+                          'bfloat16 is emulated there and trains several times slower than '
+                          'float32; leave bf16 off on this machine', RuntimeWarning, stacklevel=2)
 
     def train_step(self, model, inputs):
         # Backward runs later, in the optimizer hook, outside the autocast region, as autocast wants.

@@ -37,8 +37,10 @@ import torch
 from modelscope.metainfo import Trainers
 from modelscope.trainers import build_trainer
 
-from modelscope_frcrn.data.online_mixing import OnlineMixtures, simulate_room_impulse_responses
+from modelscope_frcrn.data.online_mixing import (MixingSettings, OnlineMixtures,
+                                                 simulate_room_impulse_responses)
 from modelscope_frcrn.data.sources import load_category_folders
+from modelscope_frcrn.inference.backends import tune_malloc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16000
@@ -147,6 +149,10 @@ def main(argv=None) -> None:
     parser.add_argument('--bf16', action='store_true',
                         help='train under bfloat16 autocast (1.5-1.9x as fast on a CPU with AVX-512 '
                              'BF16; weights and loss stay float32)')
+    parser.add_argument('--babble-probability', type=float,
+                        default=MixingSettings.babble_probability,
+                        help='share of training examples whose noise is babble of training voices '
+                             '(validation mixtures keep the default)')
     parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
@@ -162,6 +168,7 @@ def main(argv=None) -> None:
         export(train_dir, args.export)
         return
     torch.set_num_threads(args.threads)
+    tune_malloc()  # keep freed activations in the heap: each step would page-fault them in again
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     rooms = room_bank(args.work, args.rooms, args.seed)
@@ -174,6 +181,7 @@ def main(argv=None) -> None:
     segment = int(args.segment_seconds * SAMPLE_RATE)
     train_set = OnlineMixtures(train_speech, train_noise, segment,
                                args.batch * args.iters_per_epoch * args.max_epochs, args.seed,
+                               MixingSettings(babble_probability=args.babble_probability),
                                room_impulse_responses=rooms)
     valid_set = validation_set(args.sources, rooms, segment, args.seed)
     print(f'sources: {len(train_speech)} train speakers ({hours:.2f} h), {len(valid_set.speakers)} '

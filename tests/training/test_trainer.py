@@ -1,5 +1,6 @@
 """The registered trainer, built the way the model card builds it, on tiny in-memory data."""
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from modelscope.trainers import build_trainer
 
 from conftest import SMALL_WIDTH, write_model_dir
 from modelscope_frcrn import FRCRNModel, FRCRNTrainer
+from modelscope_frcrn.training import trainer as trainer_module
 from training_data import segments, small_batches
 
 def make_trainer(model, work_dir, train=True, max_epochs=4, lr=None, val_iters=3, **kwargs):
@@ -142,6 +144,22 @@ def test_bf16_runs_the_network_in_bfloat16_and_keeps_loss_and_weights_float32(mo
     conv_outputs.clear()
     assert np.isfinite(trainer.evaluate()['avg_sisnr'])
     assert set(conv_outputs) == {torch.float32}  # evaluation stays in float32
+
+
+@pytest.mark.parametrize('bf16, emulated, warns', [(True, True, True), (True, False, False),
+                                                   (False, True, False)])
+def test_bf16_warns_only_where_the_cpu_would_emulate_it(model_dir, tmp_path, monkeypatch,
+                                                        bf16, emulated, warns):
+    monkeypatch.setattr(trainer_module, 'bf16_is_emulated', lambda device: emulated)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        make_trainer(model_dir, tmp_path, max_epochs=1, bf16=bf16)
+    slow = [warning for warning in caught if 'without native bfloat16' in str(warning.message)]
+    assert len(slow) == warns
+
+
+def test_bf16_is_never_emulated_on_a_gpu():
+    assert not trainer_module.bf16_is_emulated(torch.device('cuda'))
 
 
 def test_local_model_dir_makes_no_hub_calls(model_dir, tmp_path, monkeypatch):
