@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from training_bench import REPO_ROOT, model_dir, segments, time_train_steps
 
+from modelscope_frcrn.training.trainer import bf16_is_emulated
+
 
 def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, warmup: int):
     """``kind``: 'builtin', 'ours' or 'ours_bf16'."""
@@ -47,11 +49,6 @@ def build(kind: str, directory: Path, work_dir: Path, batch: int, steps: int, wa
                        train_iters_per_epoch=steps + warmup, **extra)
 
 
-def cpu_has_avx512_bf16() -> bool:
-    cpuinfo = Path('/proc/cpuinfo')
-    return cpuinfo.is_file() and 'avx512_bf16' in cpuinfo.read_text()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--steps', type=int, default=6)
@@ -61,8 +58,6 @@ def main() -> None:
     parser.add_argument('--json', default=str(REPO_ROOT / 'benchmarks' / 'train_throughput.json'))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-
-    import modelscope_frcrn  # noqa: F401  (registers; the built-in classes are used directly)
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +72,7 @@ def main() -> None:
               for kind, row in rows.items() if kind != 'builtin'}
     result = {'machine': platform.processor() or platform.machine(), 'cpu_count': os.cpu_count(),
               'threads': args.threads, 'batch': args.batch, 'segment_s': 1.0,
-              'cpu_has_avx512_bf16': cpu_has_avx512_bf16(), 'torch': torch.__version__,
+              'cpu_has_avx512_bf16': not bf16_is_emulated(torch.device('cpu')), 'torch': torch.__version__,
               'rows': rows, 'throughput_ratio_ours_over_builtin': ratios['ours'],
               'throughput_ratio_ours_bf16_over_builtin': ratios['ours_bf16']}
     print(f"{'trainer':<10}{'step (s)':>10}{'segments/s':>12}{'x built-in':>12}")
