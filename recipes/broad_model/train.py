@@ -41,6 +41,7 @@ from modelscope_frcrn.data.online_mixing import (MixingSettings, OnlineMixtures,
                                                  simulate_room_impulse_responses)
 from modelscope_frcrn.data.sources import load_category_folders
 from modelscope_frcrn.inference.backends import tune_malloc
+from rate_speech import load_ratings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16000
@@ -84,6 +85,21 @@ def set_evaluation_batch(cfg, batch: int):
     """The evaluation data loader of a trainer configuration: ``batch`` mixtures, in-process."""
     cfg.evaluation.dataloader.update(batch_size_per_gpu=batch, workers_per_gpu=0)
     return cfg
+
+
+def clean_speakers(speech: dict, ratings: dict, min_bak: float) -> dict:
+    """The speakers of ``speech`` whose recordings DNSMOS rates at least ``min_bak`` for background
+    noise (``ratings``: speaker -> scores, as ``rate_speech.py`` wrote them).
+
+    Raises:
+        ValueError: a speaker has no rating (the sources changed since they were rated).
+    """
+    unrated = sorted(set(speech) - set(ratings))
+    if unrated:
+        raise ValueError(f'{len(unrated)} training speakers have no DNSMOS rating (e.g. {unrated[0]}): '
+                         f'run rate_speech.py on these sources again')
+    return {name: utterances for name, utterances in speech.items()
+            if ratings[name]['dnsmos_bak'] >= min_bak}
 
 
 def count(groups) -> int:
@@ -153,6 +169,9 @@ def main(argv=None) -> None:
                         default=MixingSettings.babble_probability,
                         help='share of training examples whose noise is babble of training voices '
                              '(validation mixtures keep the default)')
+    parser.add_argument('--min-speech-bak', type=float,
+                        help='leave out the training speakers whose recordings DNSMOS rates below this '
+                             'BAK (needs rate_speech.py --sources SOURCES first; default: keep all)')
     parser.add_argument('--rooms', type=int, default=DEFAULT_ROOMS)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--with-synthetic', action='store_true',
@@ -176,6 +195,9 @@ def main(argv=None) -> None:
     if not args.with_synthetic:
         train_speech = {name: utterances for name, utterances in train_speech.items()
                         if not name.startswith(SYNTHETIC_PREFIX)}
+    if args.min_speech_bak is not None:
+        train_speech = clean_speakers(train_speech, load_ratings(args.sources)['train'],
+                                      args.min_speech_bak)
     train_noise = load_category_folders(args.sources / 'noise' / 'train', 'noise')
     hours = sum(u.size for us in train_speech.values() for u in us) / SAMPLE_RATE / 3600
     segment = int(args.segment_seconds * SAMPLE_RATE)
