@@ -78,3 +78,5 @@ def test_unrated_sources_and_speakers_are_named_with_what_to_run(recipe, tmp_pat
         rate_speech.load_ratings(tmp_path)
     with pytest.raises(ValueError, match='1 training speakers have no DNSMOS rating.*newcomer'):
         train.clean_speakers({'newcomer': [], 'rated': []}, {'rated': {'dnsmos_bak': 4.0}}, 3.5)
+    with pytest.raises(ValueError, match='no training speaker rates a DNSMOS BAK of 4.5.*best: 4.00'):
+        train.clean_speakers({'rated': []}, {'rated': {'dnsmos_bak': 4.0}}, 4.5)

@@ -92,14 +92,20 @@ def clean_speakers(speech: dict, ratings: dict, min_bak: float) -> dict:
     noise (``ratings``: speaker -> scores, as ``rate_speech.py`` wrote them).
 
     Raises:
-        ValueError: a speaker has no rating (the sources changed since they were rated).
+        ValueError: a speaker has no rating (the sources changed since they were rated), or none
+            rates ``min_bak`` or more.
     """
     unrated = sorted(set(speech) - set(ratings))
     if unrated:
         raise ValueError(f'{len(unrated)} training speakers have no DNSMOS rating (e.g. {unrated[0]}): '
                          f'run rate_speech.py on these sources again')
-    return {name: utterances for name, utterances in speech.items()
+    kept = {name: utterances for name, utterances in speech.items()
             if ratings[name]['dnsmos_bak'] >= min_bak}
+    if not kept:
+        best = max(ratings[name]['dnsmos_bak'] for name in speech)
+        raise ValueError(f'no training speaker rates a DNSMOS BAK of {min_bak} or more (the best: '
+                         f'{best:.2f}): lower --min-speech-bak')
+    return kept
 
 
 def count(groups) -> int:
