@@ -24,6 +24,7 @@ from typing import Dict, Iterator, List
 import numpy as np
 import soundfile as sf
 
+from modelscope_frcrn.atomic import write_text_atomically
 from modelscope_frcrn.evaluation.metrics import dnsmos
 
 SAMPLE_RATE = 16000
@@ -87,10 +88,7 @@ def main(argv=None) -> None:
         for folder in folders:
             ratings[split][folder.name] = rate_folder(folder, args.stretches)
             print(split, folder.name, ratings[split][folder.name], flush=True)
-    path = args.sources / RATINGS_FILE
-    partial = path.with_name(path.name + '.partial')
-    partial.write_text(json.dumps(ratings, indent=1) + '\n')
-    partial.replace(path)
+    write_text_atomically(args.sources / RATINGS_FILE, json.dumps(ratings, indent=1) + '\n')
 
 
 if __name__ == '__main__':
