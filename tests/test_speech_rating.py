@@ -80,3 +80,12 @@ def test_unrated_sources_and_speakers_are_named_with_what_to_run(recipe, tmp_pat
         train.clean_speakers({'newcomer': [], 'rated': []}, {'rated': {'dnsmos_bak': 4.0}}, 3.5)
     with pytest.raises(ValueError, match='no training speaker rates a DNSMOS BAK of 4.5.*best: 4.00'):
         train.clean_speakers({'rated': []}, {'rated': {'dnsmos_bak': 4.0}}, 4.5)
+
+
+def test_training_without_ratings_stops_before_loading_any_audio(recipe, tmp_path):
+    _, train = recipe
+    sources = tmp_path / 'sources'
+    sources.mkdir()  # no speech, noise or ratings: the ratings are the first thing read
+    with pytest.raises(FileNotFoundError, match='rate_speech.py --sources'):
+        train.main(['--sources', str(sources), '--work', str(tmp_path / 'work'), '--min-speech-bak', '3.5'])
+    assert not (tmp_path / 'work' / 'rooms.npz').exists()

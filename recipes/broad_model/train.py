@@ -196,14 +196,15 @@ def main(argv=None) -> None:
     tune_malloc()  # keep freed activations in the heap: each step would page-fault them in again
     args.work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # read before the speech: a missing ratings file is reported at once, not after loading it
+    ratings = None if args.min_speech_bak is None else load_ratings(args.sources)['train']
     rooms = room_bank(args.work, args.rooms, args.seed)
     train_speech = load_category_folders(args.sources / 'speech' / 'train', 'speech')
     if not args.with_synthetic:
         train_speech = {name: utterances for name, utterances in train_speech.items()
                         if not name.startswith(SYNTHETIC_PREFIX)}
     if args.min_speech_bak is not None:
-        train_speech = clean_speakers(train_speech, load_ratings(args.sources)['train'],
-                                      args.min_speech_bak)
+        train_speech = clean_speakers(train_speech, ratings, args.min_speech_bak)
     train_noise = load_category_folders(args.sources / 'noise' / 'train', 'noise')
     hours = sum(u.size for us in train_speech.values() for u in us) / SAMPLE_RATE / 3600
     segment = int(args.segment_seconds * SAMPLE_RATE)
