@@ -17,8 +17,9 @@ EVAL_REQUIRES = ['pesq>=0.0.4', 'pystoi>=0.3', 'speechmos>=0.0.1.1,<0.1', 'onnxr
                  'matplotlib>=3.5']
 # `onnx`: export with PyTorch's TorchScript-based exporter (needs onnx) and run with onnxruntime
 ONNX_REQUIRES = ['onnx>=1.14', 'onnxruntime>=1.15']
-# `train`: on-the-fly augmentation for recipes/broad_model (EQ/low-pass, simulated rooms)
-TRAIN_REQUIRES = ['audiomentations>=0.35', 'pyroomacoustics>=0.7']
+# `train`: on-the-fly augmentation for recipes/broad_model (EQ/low-pass, simulated rooms) and
+# STOI's band matrix for the envelope correlation loss
+TRAIN_REQUIRES = ['audiomentations>=0.35', 'pyroomacoustics>=0.7', 'pystoi>=0.3']
 # `ray`: denoise --engine ray (Ray Data actor pools; override_num_blocks came in 2.10; tested with 2.60)
 RAY_REQUIRES = ['ray[data]>=2.10']
 HERE = Path(__file__).parent

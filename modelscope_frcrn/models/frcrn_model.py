@@ -42,6 +42,8 @@ class FRCRNModel(TorchModel):
         mask_loss_weight: training only: weight of the cIRM mask errors (1: official).
         noise_loss_weight: training only: weight of the residual noise level in dB
             (:func:`.losses.residual_noise_db`; 0: official).
+        stoi_loss_weight: training only: weight of the envelope correlation (STOI-like) loss
+            (:func:`.losses.envelope_correlation_loss`; 0: official).
 
     Like ModelScope's own models, ``Model.from_pretrained`` returns it in training
     mode (the pipeline switches it to eval); :meth:`enhance` is correct in either mode.
@@ -53,7 +55,7 @@ class FRCRNModel(TorchModel):
                  win_inc: int = 320, fft_len: int = 640, win_type: Optional[str] = 'hann',
                  width: int = 128, spectral_loss_weight: float = 0.0,
                  mask_loss_weight: float = 1.0, noise_loss_weight: float = 0.0,
-                 post_filter_beta: float = 0.0, **kwargs):
+                 stoi_loss_weight: float = 0.0, post_filter_beta: float = 0.0, **kwargs):
         super().__init__(model_dir, *args, **kwargs)
         if not complex or model_depth != OFFICIAL_DEPTH:
             raise ValueError(f'FRCRN supports complex=True and model_depth={OFFICIAL_DEPTH} '
@@ -62,6 +64,7 @@ class FRCRNModel(TorchModel):
         self.spectral_loss_weight = spectral_loss_weight
         self.mask_loss_weight = mask_loss_weight
         self.noise_loss_weight = noise_loss_weight
+        self.stoi_loss_weight = stoi_loss_weight
         self.weights_path = self._load_weights(model_dir)
 
     def _load_weights(self, model_dir: Optional[str]) -> Optional[str]:
@@ -90,8 +93,8 @@ class FRCRNModel(TorchModel):
         Shape:
             - inputs['noisy']: ``[B, T]``; optional inputs['clean']: ``[B, T]``.
             - returns the :meth:`FRCRN.forward` outputs; with ``clean`` also
-              ``loss``, ``amp_loss``, ``phase_loss``, ``sisnr`` (and ``spectral`` and
-              ``residual_noise`` with their loss weights; stage 2, scalars),
+              ``loss``, ``amp_loss``, ``phase_loss``, ``sisnr`` (and ``spectral``,
+              ``residual_noise`` and ``stoi`` with their loss weights; stage 2, scalars),
               ``si_snr_per_item`` ``[B]`` and ``log_vars`` (the scalars as floats).
         """
         noisy = inputs['noisy']
@@ -101,7 +104,7 @@ class FRCRNModel(TorchModel):
             with torch.autocast(noisy.device.type, enabled=False):
                 losses = frcrn_loss(self.model.stft, noisy, inputs['clean'], outputs['wav_l2'].float(),
                                     outputs['mask_l2'].float(), self.spectral_loss_weight,
-                                    self.mask_loss_weight, self.noise_loss_weight)
+                                    self.mask_loss_weight, self.noise_loss_weight, self.stoi_loss_weight)
             outputs.update(losses)
             outputs['log_vars'] = {name: value.item() for name, value in losses.items()
                                    if value.dim() == 0}

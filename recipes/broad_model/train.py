@@ -14,8 +14,9 @@ speaker or noise file with training.
 
 Training uses the registered ``speech_frcrn_ans_cirm_16k`` trainer and its
 recipe (cIRM MSE - SI-SNR, the mask errors scaled by ``--mask-weight`` and
-``--spectral-weight`` times the compressed spectral loss and ``--noise-weight`` times
-the residual noise level added if asked for; Adam,
+``--spectral-weight`` times the compressed spectral loss, ``--noise-weight`` times
+the residual noise level and ``--stoi-weight`` times the envelope correlation loss added if
+asked for; Adam,
 grad clip 10), checkpointing every epoch into
 ``WORK/train``. Run the same command again to resume from the last epoch
 (the data stream continues where it stopped); stop it at any time with
@@ -168,6 +169,9 @@ def main(argv=None) -> None:
     parser.add_argument('--noise-weight', type=float, default=0.0,
                         help='add the level of the noise the mask lets through (dB per frame, '
                              'models/losses.py) with this weight (0: off)')
+    parser.add_argument('--stoi-weight', type=float, default=0.0,
+                        help='add one minus STOI\'s envelope correlation (models/losses.py) with this '
+                             'weight (0: off)')
     parser.add_argument('--bf16', action='store_true',
                         help='train under bfloat16 autocast (1.5-1.9x as fast on a CPU with AVX-512 '
                              'BF16; weights and loss stay float32)')
@@ -225,6 +229,7 @@ def main(argv=None) -> None:
         cfg.model.spectral_loss_weight = args.spectral_weight
         cfg.model.mask_loss_weight = args.mask_weight
         cfg.model.noise_loss_weight = args.noise_weight
+        cfg.model.stoi_loss_weight = args.stoi_weight
         if args.lr_final is not None:
             cfg.train.lr_scheduler = dict(type='CosineAnnealingLR', T_max=args.max_epochs,
                                           eta_min=args.lr_final)

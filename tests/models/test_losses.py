@@ -1,12 +1,13 @@
-"""The training loss: the official terms, and the optional compressed spectral and residual noise terms."""
+"""The training loss: the official terms, and the optional compressed spectral, residual noise and
+envelope correlation (STOI-like) terms."""
 import math
 
 import pytest
 import torch
 from modelscope.models import Model
 
-from modelscope_frcrn.models.losses import (NOISE_FLOOR_DB, compressed_spectral_loss, residual_noise_db,
-                                            si_snr_per_item)
+from modelscope_frcrn.models.losses import (NOISE_FLOOR_DB, compressed_spectral_loss,
+                                            envelope_correlation_loss, residual_noise_db, si_snr_per_item)
 from modelscope_frcrn.models.stft import ConvSTFT
 
 RATE = 16000
@@ -126,4 +127,62 @@ def test_a_noise_weight_from_the_configuration_adds_the_weighted_level(random_mo
     assert 'residual_noise' not in official and 'residual_noise' in outputs['log_vars']
     assert -NOISE_FLOOR_DB <= outputs['residual_noise'].item() < 10
     assert torch.allclose(outputs['loss'], official['loss'] + 0.2 * outputs['residual_noise'])
+    outputs['loss'].backward()
+
+
+def _syllables(seconds: float = 3.0, seed: int = 0) -> torch.Tensor:
+    """Speech-like test signal: harmonics of a gliding 110-220 Hz pitch, switched on and off at a
+    syllable rate (4 Hz) with random loudness per syllable. ``[1, T]``."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * RATE)) / RATE
+    pitch = 110 + 110 * torch.sin(2 * math.pi * 0.3 * t).abs()
+    phase = 2 * math.pi * torch.cumsum(pitch, 0) / RATE
+    voiced = sum(torch.sin(k * phase) / k for k in range(1, 25))
+    loudness = torch.rand(int(seconds * 4) + 1, generator=generator).repeat_interleave(RATE // 4)[:t.numel()]
+    envelope = torch.sin(2 * math.pi * 2 * t).clamp(min=0) * (0.2 + loudness)
+    return (0.1 * voiced * envelope).unsqueeze(0)
+
+
+def _with_white_noise(clean: torch.Tensor, snr_db: float, seed: int = 1) -> torch.Tensor:
+    noise = torch.randn(clean.shape, generator=torch.Generator().manual_seed(seed))
+    return clean + noise * clean.norm() / noise.norm() * 10 ** (-snr_db / 20)
+
+
+def test_envelope_correlation_loss_is_zero_on_the_reference_and_blind_to_the_level():
+    clean = _syllables()
+    noisy = _with_white_noise(clean, 5)
+    assert envelope_correlation_loss(clean, clean).item() == pytest.approx(0, abs=1e-4)
+    assert envelope_correlation_loss(3 * noisy, clean).item() == pytest.approx(
+        envelope_correlation_loss(noisy, clean).item(), rel=1e-4)
+
+
+def test_envelope_correlation_follows_stoi():
+    stoi = pytest.importorskip('pystoi').stoi
+    clean = _syllables()
+    ours, reference = [], []
+    for snr_db in (-10, -5, 0, 5, 10, 20):
+        noisy = _with_white_noise(clean, snr_db)
+        ours.append(1 - envelope_correlation_loss(noisy, clean).item())
+        reference.append(stoi(clean[0].numpy(), noisy[0].numpy(), RATE))
+    assert ours == sorted(ours) and reference == sorted(reference)
+    assert max(abs(a - b) for a, b in zip(ours, reference)) < 0.05
+
+
+def test_envelope_correlation_leaves_out_segments_with_silent_frames():
+    clean = _syllables()
+    pause = torch.zeros(1, RATE)
+    estimate = _with_white_noise(clean, 0)
+    # noise alone in a pause of the reference: STOI drops those frames, so the loss must too
+    padded = envelope_correlation_loss(torch.cat([estimate, torch.randn(1, RATE)], -1), torch.cat([clean, pause], -1))
+    assert padded.item() == pytest.approx(envelope_correlation_loss(estimate, clean).item(), abs=0.02)
+    silent = torch.zeros(2, RATE).requires_grad_()
+    assert envelope_correlation_loss(silent, torch.zeros(2, RATE)).item() == 0
+
+
+def test_a_stoi_weight_from_the_configuration_adds_the_weighted_term(random_model_dir):
+    official = _loss_terms(random_model_dir)
+    outputs = _loss_terms(random_model_dir, stoi_loss_weight=20)
+    assert 'stoi' not in official and 'stoi' in outputs['log_vars']
+    assert 0 < outputs['stoi'].item() <= 2
+    assert torch.allclose(outputs['loss'], official['loss'] + 20 * outputs['stoi'])
     outputs['loss'].backward()
