@@ -135,20 +135,26 @@ def envelope_correlation_loss(estimate: torch.Tensor, reference: torch.Tensor,
     n_fft = 1 << (2 * frame - 1).bit_length()
     window = torch.hann_window(frame, device=estimate.device, dtype=estimate.dtype)
     bands = _third_octave_matrix(sample_rate, n_fft).to(estimate.device, estimate.dtype)
-    powers = [torch.stft(signal, n_fft, frame // 2, frame, window, center=False,
-                         return_complex=True).abs().pow(2) for signal in (estimate, reference)]
-    frame_energy = powers[1].sum(1).detach()  # [B, frames]
+    spectra = [torch.stft(signal, n_fft, frame // 2, frame, window, center=False, return_complex=True)
+               for signal in (estimate, reference)]
+    band_powers = [bands @ (spectrum.real ** 2 + spectrum.imag ** 2) for spectrum in spectra]  # [B, bands, frames]
+    # A floor 60 dB under the reference's mean band power keeps the square roots and the
+    # correlations of near-silent envelopes from sending huge gradients back (they did: NaN).
+    floor = band_powers[1].detach().mean((1, 2), keepdim=True) * 1e-6 + EPS  # [B, 1, 1]
+    frame_energy = band_powers[1].detach().sum(1)  # [B, frames]
     quiet = frame_energy <= frame_energy.amax(-1, keepdim=True) * 10 ** (-STOI_DYNAMIC_RANGE_DB / 10)
     # the frames kept move to the front, in their order, as if the quiet ones were cut out
     order = quiet.int().argsort(dim=-1, stable=True).unsqueeze(1).expand(-1, bands.shape[0], -1)
-    estimated, clean = ((bands @ power + EPS).sqrt().gather(-1, order).unfold(-1, STOI_SEGMENT, 1)
-                        for power in powers)  # [B, bands, segments, 30]
+    estimated, clean = ((power + floor).sqrt().gather(-1, order).unfold(-1, STOI_SEGMENT, 1)
+                        for power in band_powers)  # [B, bands, segments, 30]
     last_start = (~quiet).sum(-1, keepdim=True) - STOI_SEGMENT  # [B, 1]
     counted = (torch.arange(clean.shape[2], device=quiet.device) <= last_start).float()  # [B, segments]
-    scale = clean.norm(dim=-1, keepdim=True) / (estimated.norm(dim=-1, keepdim=True) + EPS)
+    scale = clean.norm(dim=-1, keepdim=True) / estimated.norm(dim=-1, keepdim=True)
     clipped = torch.minimum(estimated * scale, clean * (1 + 10 ** (-STOI_CLIP_DB / 20)))
     centred = [envelope - envelope.mean(-1, keepdim=True) for envelope in (clipped, clean)]
-    correlation = (F.normalize(centred[0], dim=-1, eps=EPS) * F.normalize(centred[1], dim=-1, eps=EPS)).sum(-1)
+    smoothing = STOI_SEGMENT * floor  # [B, 1, 1]
+    correlation = (centred[0] * centred[1]).sum(-1) / (
+        (centred[0].pow(2).sum(-1) + smoothing) * (centred[1].pow(2).sum(-1) + smoothing)).sqrt()
     per_segment = correlation.mean(1)  # [B, segments]
     return ((1 - per_segment) * counted).sum() / counted.sum().clamp(min=1)
 

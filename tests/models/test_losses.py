@@ -179,6 +179,18 @@ def test_envelope_correlation_leaves_out_segments_with_silent_frames():
     assert envelope_correlation_loss(silent, torch.zeros(2, RATE)).item() == 0
 
 
+@pytest.mark.parametrize('degenerate', ['constant', 'tiny', 'silent half'])
+def test_envelope_correlation_sends_back_moderate_gradients_from_near_silent_estimates(degenerate):
+    # Without a floor under the envelopes these reached 1e6 (a constant estimate) and a training
+    # run went to NaN; a noisy estimate's gradients are about 0.02 here.
+    clean = _syllables()
+    estimate = {'constant': torch.full_like(clean, 0.1), 'tiny': 1e-6 * clean,
+                'silent half': torch.cat([clean[:, :RATE], torch.zeros(1, clean.shape[-1] - RATE)], -1)}[degenerate]
+    estimate.requires_grad_()
+    envelope_correlation_loss(estimate, clean).backward()
+    assert torch.isfinite(estimate.grad).all() and estimate.grad.abs().max().item() < 10
+
+
 def test_a_stoi_weight_from_the_configuration_adds_the_weighted_term(random_model_dir):
     official = _loss_terms(random_model_dir)
     outputs = _loss_terms(random_model_dir, stoi_loss_weight=20)
