@@ -57,6 +57,12 @@ def si_snr_per_item(estimate: torch.Tensor, reference: torch.Tensor,
     return 10 * torch.log10(ratio + eps)
 
 
+def _smooth_abs(spectrum: torch.Tensor) -> torch.Tensor:
+    """``|z|`` (within 1e-8) with a zero gradient at ``z = 0``, where ``abs`` gives NaN: a
+    digitally silent stretch in both signals (a clean-only example's silent tail) did that."""
+    return (spectrum.real ** 2 + spectrum.imag ** 2 + EPS ** 2).sqrt()
+
+
 def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
                              fft_sizes: Sequence[int] = (256, 512, 1024), power: float = 0.3,
                              complex_share: float = 0.3) -> torch.Tensor:
@@ -76,12 +82,13 @@ def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
         window = torch.hann_window(n_fft, device=estimate.device, dtype=estimate.dtype)
         spectra = [torch.stft(signal / scale, n_fft, n_fft // 4, window=window, return_complex=True)
                    for signal in (estimate, reference)]
-        absolutes = [spectrum.abs().add(EPS) for spectrum in spectra]
+        absolutes = [_smooth_abs(spectrum).add(EPS) for spectrum in spectra]
         magnitudes = [absolute.pow(power) for absolute in absolutes]
         compressed = [spectrum * magnitude / absolute
                       for spectrum, magnitude, absolute in zip(spectra, magnitudes, absolutes)]
         magnitude_error = F.mse_loss(magnitudes[0], magnitudes[1])
-        complex_error = (compressed[0] - compressed[1]).abs().pow(2).mean()
+        difference = compressed[0] - compressed[1]
+        complex_error = (difference.real ** 2 + difference.imag ** 2).mean()
         total = total + complex_share * complex_error + (1 - complex_share) * magnitude_error
     return total / len(fft_sizes)
 
@@ -139,7 +146,7 @@ def envelope_correlation_loss(estimate: torch.Tensor, reference: torch.Tensor,
                for signal in (estimate, reference)]
     band_powers = [bands @ (spectrum.real ** 2 + spectrum.imag ** 2) for spectrum in spectra]  # [B, bands, frames]
     # A floor 60 dB under the reference's mean band power keeps the square roots and the
-    # correlations of near-silent envelopes from sending huge gradients back (they did: NaN).
+    # correlations of near-silent envelopes from sending huge gradients back (1e6 without it).
     floor = band_powers[1].detach().mean((1, 2), keepdim=True) * 1e-6 + EPS  # [B, 1, 1]
     frame_energy = band_powers[1].detach().sum(1)  # [B, frames]
     quiet = frame_energy <= frame_energy.amax(-1, keepdim=True) * 10 ** (-STOI_DYNAMIC_RANGE_DB / 10)

@@ -35,6 +35,18 @@ def test_compressed_spectral_loss_does_not_depend_on_the_level():
         compressed_spectral_loss(estimate, clean).item(), rel=1e-4)
 
 
+def test_compressed_spectral_loss_has_finite_gradients_where_the_target_is_digital_silence():
+    # A clean-only training example with a digitally silent tail: the network's output there was
+    # down to subnormal floats (1e-45), whose spectra's abs() has a NaN gradient; a training run
+    # went to NaN on one.
+    clean = _speech_with_pause()
+    silent = clean == 0
+    tail = 1e-42 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    estimate = (0.9 * clean + tail * silent).requires_grad_()
+    compressed_spectral_loss(estimate, clean).backward()
+    assert torch.isfinite(estimate.grad).all()
+
+
 def test_quiet_residual_noise_costs_more_than_si_snr_says():
     # Two estimates with the same SI-SNR: one keeps quiet noise in the pause, the other has an
     # error of the same energy that follows the speech (a slightly wrong gain on the harmonics).
@@ -181,8 +193,8 @@ def test_envelope_correlation_leaves_out_segments_with_silent_frames():
 
 @pytest.mark.parametrize('degenerate', ['constant', 'tiny', 'silent half'])
 def test_envelope_correlation_sends_back_moderate_gradients_from_near_silent_estimates(degenerate):
-    # Without a floor under the envelopes these reached 1e6 (a constant estimate) and a training
-    # run went to NaN; a noisy estimate's gradients are about 0.02 here.
+    # Without a floor under the envelopes these reached 1e6 (a constant estimate) and 200 (a
+    # tiny one); a noisy estimate's gradients are about 0.02 here.
     clean = _syllables()
     estimate = {'constant': torch.full_like(clean, 0.1), 'tiny': 1e-6 * clean,
                 'silent half': torch.cat([clean[:, :RATE], torch.zeros(1, clean.shape[-1] - RATE)], -1)}[degenerate]
