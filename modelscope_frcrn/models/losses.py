@@ -58,8 +58,8 @@ def si_snr_per_item(estimate: torch.Tensor, reference: torch.Tensor,
 
 
 def _smooth_abs(spectrum: torch.Tensor) -> torch.Tensor:
-    """``|z|`` (within 1e-8) with a zero gradient at ``z = 0``, where ``abs`` gives NaN: a
-    digitally silent stretch in both signals (a clean-only example's silent tail) did that."""
+    """``|z|`` (within 1e-8) with a finite gradient for subnormal ``z``, where ``abs`` gives NaN
+    (a training run met one: the output over a clean-only example's digitally silent tail)."""
     return (spectrum.real ** 2 + spectrum.imag ** 2 + EPS ** 2).sqrt()
 
 
@@ -144,7 +144,8 @@ def envelope_correlation_loss(estimate: torch.Tensor, reference: torch.Tensor,
     bands = _third_octave_matrix(sample_rate, n_fft).to(estimate.device, estimate.dtype)
     spectra = [torch.stft(signal, n_fft, frame // 2, frame, window, center=False, return_complex=True)
                for signal in (estimate, reference)]
-    band_powers = [bands @ (spectrum.real ** 2 + spectrum.imag ** 2) for spectrum in spectra]  # [B, bands, frames]
+    # [B, bands, frames]
+    band_powers = [bands @ (spectrum.real ** 2 + spectrum.imag ** 2) for spectrum in spectra]
     # A floor 60 dB under the reference's mean band power keeps the square roots and the
     # correlations of near-silent envelopes from sending huge gradients back (1e6 without it).
     floor = band_powers[1].detach().mean((1, 2), keepdim=True) * 1e-6 + EPS  # [B, 1, 1]

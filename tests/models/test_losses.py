@@ -185,7 +185,8 @@ def test_envelope_correlation_leaves_out_segments_with_silent_frames():
     pause = torch.zeros(1, RATE)
     estimate = _with_white_noise(clean, 0)
     # noise alone in a pause of the reference: STOI drops those frames, so the loss must too
-    padded = envelope_correlation_loss(torch.cat([estimate, torch.randn(1, RATE)], -1), torch.cat([clean, pause], -1))
+    padded = envelope_correlation_loss(torch.cat([estimate, torch.randn(1, RATE)], -1),
+                                       torch.cat([clean, pause], -1))
     assert padded.item() == pytest.approx(envelope_correlation_loss(estimate, clean).item(), abs=0.02)
     silent = torch.zeros(2, RATE).requires_grad_()
     assert envelope_correlation_loss(silent, torch.zeros(2, RATE)).item() == 0
@@ -197,7 +198,8 @@ def test_envelope_correlation_sends_back_moderate_gradients_from_near_silent_est
     # tiny one); a noisy estimate's gradients are about 0.02 here.
     clean = _syllables()
     estimate = {'constant': torch.full_like(clean, 0.1), 'tiny': 1e-6 * clean,
-                'silent half': torch.cat([clean[:, :RATE], torch.zeros(1, clean.shape[-1] - RATE)], -1)}[degenerate]
+                'silent half': torch.cat([clean[:, :RATE], torch.zeros(1, clean.shape[-1] - RATE)], -1),
+                }[degenerate]
     estimate.requires_grad_()
     envelope_correlation_loss(estimate, clean).backward()
     assert torch.isfinite(estimate.grad).all() and estimate.grad.abs().max().item() < 10
