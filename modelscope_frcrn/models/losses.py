@@ -57,10 +57,15 @@ def si_snr_per_item(estimate: torch.Tensor, reference: torch.Tensor,
     return 10 * torch.log10(ratio + eps)
 
 
+def _power(spectrum: torch.Tensor) -> torch.Tensor:
+    """``|z|^2`` of a complex tensor, with a finite gradient for subnormal ``z``, where ``abs``'s
+    is NaN (a training run met one: the output over a clean-only example's digitally silent tail)."""
+    return spectrum.real ** 2 + spectrum.imag ** 2
+
+
 def _smooth_abs(spectrum: torch.Tensor) -> torch.Tensor:
-    """``|z|`` (within 1e-8) with a finite gradient for subnormal ``z``, where ``abs`` gives NaN
-    (a training run met one: the output over a clean-only example's digitally silent tail)."""
-    return (spectrum.real ** 2 + spectrum.imag ** 2 + EPS ** 2).sqrt()
+    """``|z|`` within 1e-8, with a finite gradient everywhere (see :func:`_power`)."""
+    return (_power(spectrum) + EPS ** 2).sqrt()
 
 
 def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
@@ -87,8 +92,7 @@ def compressed_spectral_loss(estimate: torch.Tensor, reference: torch.Tensor,
         compressed = [spectrum * magnitude / absolute
                       for spectrum, magnitude, absolute in zip(spectra, magnitudes, absolutes)]
         magnitude_error = F.mse_loss(magnitudes[0], magnitudes[1])
-        difference = compressed[0] - compressed[1]
-        complex_error = (difference.real ** 2 + difference.imag ** 2).mean()
+        complex_error = _power(compressed[0] - compressed[1]).mean()
         total = total + complex_share * complex_error + (1 - complex_share) * magnitude_error
     return total / len(fft_sizes)
 
@@ -144,8 +148,7 @@ def envelope_correlation_loss(estimate: torch.Tensor, reference: torch.Tensor,
     bands = _third_octave_matrix(sample_rate, n_fft).to(estimate.device, estimate.dtype)
     spectra = [torch.stft(signal, n_fft, frame // 2, frame, window, center=False, return_complex=True)
                for signal in (estimate, reference)]
-    # [B, bands, frames]
-    band_powers = [bands @ (spectrum.real ** 2 + spectrum.imag ** 2) for spectrum in spectra]
+    band_powers = [bands @ _power(spectrum) for spectrum in spectra]  # [B, bands, frames]
     # A floor 60 dB under the reference's mean band power keeps the square roots and the
     # correlations of near-silent envelopes from sending huge gradients back (1e6 without it).
     floor = band_powers[1].detach().mean((1, 2), keepdim=True) * 1e-6 + EPS  # [B, 1, 1]
